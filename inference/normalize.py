@@ -1,0 +1,99 @@
+"""Arabic text normalizer driven by versioned rule files (``inference/rules/normalizer_v*.json``).
+
+The rules are data, like CAMeL Tools' char maps: a bundle records the version it was trained with and
+the tagger refuses a bundle whose version is unknown, so a rule change can never silently skew
+features between training and serving.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from functools import lru_cache
+from importlib import resources
+
+NORMALIZER_VERSION = "1"
+KNOWN_NORMALIZER_VERSIONS = ("1",)
+
+_WS_RE = re.compile(r"\s+")
+
+
+class UnknownNormalizerVersion(ValueError):
+    """A bundle or config asks for a normalizer version this install does not ship."""
+
+
+def _expand(spec: str) -> list[int]:
+    """'064B-0652' -> [0x064B, ..., 0x0652]; '0640' -> [0x0640]."""
+    if "-" in spec:
+        lo, hi = spec.split("-")
+        return list(range(int(lo, 16), int(hi, 16) + 1))
+    return [int(spec, 16)]
+
+
+@lru_cache(maxsize=None)
+def load_rules(version: str = NORMALIZER_VERSION) -> dict:
+    if version not in KNOWN_NORMALIZER_VERSIONS:
+        raise UnknownNormalizerVersion(
+            f"normalizer version {version!r} is not known to this khabar install "
+            f"(known: {', '.join(KNOWN_NORMALIZER_VERSIONS)}); upgrade khabar or retrain the bundle"
+        )
+    text = resources.files("inference.rules").joinpath(f"normalizer_v{version}.json").read_text("utf-8")
+    return json.loads(text)
+
+
+@lru_cache(maxsize=None)
+def _translation_table(version: str) -> dict[int, str | None]:
+    rules = load_rules(version)
+    table: dict[int, str | None] = {}
+    for specs in rules["delete"].values():
+        for spec in specs:
+            for cp in _expand(spec):
+                table[cp] = None
+    for mapping in rules["map"].values():
+        for src, dst in mapping.items():
+            table[int(src, 16)] = chr(int(dst, 16))
+    for spec in rules["whitespace"]["extra_spaces"]:
+        for cp in _expand(spec):
+            table[cp] = " "
+    return table
+
+
+class ArabicNormalizer:
+    """Callable normalizer for one rules version. ``normalize(text)`` is the module-level shortcut."""
+
+    def __init__(self, version: str = NORMALIZER_VERSION):
+        self.version = version
+        self._table = _translation_table(version)
+        ws = load_rules(version)["whitespace"]
+        self._collapse = ws["collapse"]
+        self._strip = ws["strip"]
+
+    def __call__(self, text: str) -> str:
+        if not text:
+            return ""
+        # NFKC first: it folds Arabic presentation forms (e.g. U+FEFB lam-alef) into base letters,
+        # which the char map below then sees as ordinary letters.
+        if not unicodedata.is_normalized("NFKC", text):
+            text = unicodedata.normalize("NFKC", text)
+        text = text.translate(self._table)
+        if self._collapse:
+            text = _WS_RE.sub(" ", text)
+        return text.strip() if self._strip else text
+
+
+@lru_cache(maxsize=None)
+def get_normalizer(version: str = NORMALIZER_VERSION) -> ArabicNormalizer:
+    return ArabicNormalizer(version)
+
+
+def normalize(text: str, version: str = NORMALIZER_VERSION) -> str:
+    """Normalize Arabic text with the rules of ``version`` (default: the current version)."""
+    return get_normalizer(version)(text)
+
+
+def split_paragraphs(text: str) -> list[str]:
+    """Split a text body into paragraphs, one per line, empty ones kept (DESIGN.md output contract)."""
+    if not text:
+        return []
+    return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")

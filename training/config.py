@@ -1,0 +1,266 @@
+"""The one typed config schema (pydantic, ``extra="forbid"``) for dataset building and training.
+
+YAML files in ``configs/`` are validated against these models. ``--set a.b=c`` overrides are applied
+to the raw mapping before validation (values parsed as YAML scalars), ``${VAR:-default}`` in strings
+is expanded from the environment (how a config names a hub id yet runs on a local folder offline),
+and every error names the dotted key at fault.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+Task = Literal["boilerplate", "topic", "stance"]
+
+
+class ConfigError(ValueError):
+    """A config file, key or override that is wrong; the message names the dotted key."""
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+
+# ---------------------------------------------------------------- dataset building
+class InputSpec(Strict):
+    path: str
+    name: str | None = None
+    tasks: list[Literal["boilerplate", "topic", "stance"]] = ["boilerplate", "topic"]
+    encoding: Literal["auto", "utf-8", "cp1256"] = "auto"
+    limit: int | None = Field(default=None, ge=1)
+
+    @property
+    def label(self) -> str:
+        return self.name or Path(self.path).parent.name or Path(self.path).stem
+
+
+class RepetitionConfig(Strict):
+    enabled: bool = True
+    min_articles: int = Field(default=5, ge=2)
+    min_share: float = Field(default=0.0, ge=0, le=1)
+    max_words: int = Field(default=30, ge=1)
+
+
+class RelatedTitlesConfig(Strict):
+    enabled: bool = True
+    max_words: int = Field(default=25, ge=1)
+
+
+class WeakLabelConfig(Strict):
+    rules: list[dict] | None = None  # None: the shipped inference/rules/furniture_v1.json
+    repetition: RepetitionConfig = RepetitionConfig()
+    related_titles: RelatedTitlesConfig = RelatedTitlesConfig()
+    content_min_words: int = Field(default=12, ge=1)
+    use_gold: bool = True
+
+
+class BoilerplateDatasetConfig(Strict):
+    enabled: bool = True
+    weak: WeakLabelConfig = WeakLabelConfig()
+
+
+class TopicDatasetConfig(Strict):
+    enabled: bool = True
+    labels: list[str] | None = None
+    label_map: dict[str, str] = {}
+    section_rules: dict[str, str] = {}
+    url_rules: dict[str, str] = {}
+    clean_boilerplate: bool = True
+    inputs: list[str] | None = None  # input names; None: every input with task "topic"
+
+
+class StanceSetConfig(Strict):
+    name: str = "stance"
+    inputs: list[str] | None = None
+    annotations: list[str] = []  # files of {id (article id), claim|target, label}
+    labels: list[str] | None = None
+
+
+class DedupConfig(Strict):
+    enabled: bool = True
+    threshold: float = Field(default=0.8, gt=0, le=1)
+    num_perm: int = Field(default=64, ge=8)
+    bands: int = Field(default=16, ge=1)
+    shingle_words: int = Field(default=3, ge=1)
+
+
+class SplitConfig(Strict):
+    method: Literal["random", "source", "time"] = "random"
+    fractions: dict[str, float] = {"train": 0.8, "validation": 0.1, "test": 0.1}
+    seed: int = 13
+    respect_record_split: bool = True
+    test_sources: list[str] = []
+
+    @model_validator(mode="after")
+    def _fractions_sum(self) -> SplitConfig:
+        total = sum(self.fractions.values())
+        if abs(total - 1.0) > 1e-6:
+            raise ValueError(f"split.fractions must sum to 1, got {total}")
+        return self
+
+
+class DatasetConfig(Strict):
+    inputs: list[InputSpec]
+    boilerplate: BoilerplateDatasetConfig = BoilerplateDatasetConfig()
+    topic: TopicDatasetConfig = TopicDatasetConfig()
+    stance: list[StanceSetConfig] = []
+    dedup: DedupConfig = DedupConfig()
+    split: SplitConfig = SplitConfig()
+    out_dir: str = "datasets"
+    base_dir: str | None = None  # relative input paths resolve against this (default: the config's folder's parent)
+
+
+# ---------------------------------------------------------------- training
+class DataRef(Strict):
+    dataset_dir: str
+    train_split: str = "train"
+    eval_split: str = "validation"
+    test_split: str = "test"
+    max_train_examples: int | None = Field(default=None, ge=1)
+    filter: dict[str, Any] = {}
+
+
+class SklearnModel(Strict):
+    kind: Literal["sklearn"] = "sklearn"
+    word_ngrams: tuple[int, int] = (1, 2)
+    char_ngrams: tuple[int, int] | None = (2, 5)
+    max_features: int | None = 200_000
+    min_df: int = 2
+    sublinear_tf: bool = True
+    classifier: Literal["logreg", "linear_svc"] = "logreg"
+    C: float = 4.0
+    class_weight: Literal["balanced"] | None = "balanced"
+    calibrate: bool = True
+    max_iter: int = 2000
+
+
+class TransformerModel(Strict):
+    kind: Literal["transformer"] = "transformer"
+    name_or_path: str
+    max_length: int = Field(default=128, ge=8)
+    stride: int = Field(default=32, ge=0)
+    max_chunks: int = Field(default=8, ge=1)
+    text_prefix: str = ""
+    pair_first: Literal["target", "text"] = "target"
+    pooling: Literal["mean", "max"] = "mean"
+
+
+class TrainingParams(Strict):
+    epochs: float = 3.0
+    learning_rate: float = 5e-5
+    batch_size: int = 16
+    eval_batch_size: int = 64
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.06
+    class_weights: Literal["none", "balanced", "sqrt"] = "sqrt"
+    label_smoothing: float = Field(default=0.0, ge=0, lt=1)
+    early_stopping_patience: int | None = 2
+    seed: int = 42
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+    max_steps: int | None = None
+    threads: int | None = None
+
+
+class TrackingConfig(Strict):
+    tracking_uri: str = "sqlite:///mlflow.db"
+    experiment: str | None = None  # default: khabar-<task>
+    artifact_location: str | None = None  # default: ./mlartifacts next to the sqlite file
+    run_name: str | None = None
+    enabled: bool = True
+
+
+class TrainConfig(Strict):
+    task: Task
+    data: DataRef
+    model: Annotated[SklearnModel | TransformerModel, Field(discriminator="kind")]
+    training: TrainingParams = TrainingParams()
+    tracking: TrackingConfig = TrackingConfig()
+
+
+# ---------------------------------------------------------------- loading
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def _expand_env(value: Any) -> Any:
+    if isinstance(value, str):
+        return _ENV.sub(lambda m: os.environ.get(m.group(1)) or (m.group(2) or ""), value)
+    if isinstance(value, dict):
+        return {k: _expand_env(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand_env(v) for v in value]
+    return value
+
+
+def apply_overrides(raw: dict, overrides: list[str]) -> dict:
+    """Apply ``a.b.c=value`` overrides; values are parsed as YAML (``3``, ``true``, ``[1, 2]``)."""
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"--set {item!r}: expected KEY=VALUE with a dotted key")
+        key, value = item.split("=", 1)
+        parts = key.strip().split(".")
+        node = raw
+        for part in parts[:-1]:
+            if not isinstance(node.get(part, {}), dict):
+                raise ConfigError(f"--set {key}: {part!r} is not a section")
+            node = node.setdefault(part, {})
+        node[parts[-1]] = yaml.safe_load(value) if value.strip() else ""
+    return raw
+
+
+def format_validation_error(exc: ValidationError, source: str) -> str:
+    lines = [f"{source}: invalid config"]
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"]) or "(root)"
+        lines.append(f"  {key}: {err['msg']}")
+    return "\n".join(lines)
+
+
+def load_raw(path: str | Path) -> dict:
+    p = Path(path)
+    if not p.exists():
+        raise ConfigError(f"config file not found: {p}")
+    try:
+        raw = yaml.safe_load(p.read_text("utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{p}: not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{p}: top level must be a mapping")
+    return raw
+
+
+def load_config(path: str | Path, model: type[BaseModel], overrides: list[str] | None = None):
+    raw = _expand_env(apply_overrides(load_raw(path), overrides or []))
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, str(path))) from None
+
+
+def load_dataset_config(path: str | Path, overrides: list[str] | None = None) -> DatasetConfig:
+    cfg = load_config(path, DatasetConfig, overrides)
+    if cfg.base_dir is None:
+        cfg.base_dir = str(Path(path).resolve().parent.parent)
+    return cfg
+
+
+def load_train_config(path: str | Path, overrides: list[str] | None = None) -> TrainConfig:
+    return load_config(path, TrainConfig, overrides)
+
+
+def flatten(cfg: BaseModel | dict, prefix: str = "") -> dict[str, Any]:
+    """``{"model.C": 4.0, ...}``: the resolved config as MLflow params."""
+    data = cfg.model_dump(mode="json") if isinstance(cfg, BaseModel) else cfg
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            out.update(flatten(value, name + "."))
+        else:
+            out[name] = value
+    return out
