@@ -1,0 +1,32 @@
+# The two entry points of the README. Each creates its own virtual environment first.
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+export HF_HUB_OFFLINE=1
+export HF_DATASETS_OFFLINE=1
+export TRANSFORMERS_OFFLINE=1
+export MLFLOW_DISABLE_TELEMETRY=true
+export RAY_USAGE_STATS_ENABLED=0
+export TOKENIZERS_PARALLELISM=false
+
+.PHONY: setup demo test lint
+
+$(BIN)/khabar: pyproject.toml
+	$(PY) -m venv $(VENV)
+	# torch first, pinned: an unpinned torch pulls a multi-GB CUDA build
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(BIN)/khabar
+
+setup: $(BIN)/khabar
+
+demo: setup
+	$(BIN)/khabar demo --workdir khabar-demo
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+
+test: lint
+	$(BIN)/python -m pytest -q -p no:cacheprovider --timeout 900 tests

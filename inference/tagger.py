@@ -1,0 +1,197 @@
+"""The tagger: boilerplate first, then topic and stance on the cleaned story (DESIGN.md "Output").
+
+Per batch of articles every model is called once (vectorized), on rows built by the same
+``inference.preprocess`` functions the dataset builder uses. A batch that fails is retried article
+by article so one bad record becomes one error record and the rest are tagged.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from inference.bundle import Bundle, BundleError, load_bundle
+from inference.furniture import FurnitureRules, default_rules
+from inference.preprocess import (
+    boilerplate_inputs,
+    boilerplate_row,
+    is_empty_paragraph,
+    stance_row,
+    topic_row,
+)
+from inference.schema import Article
+
+log = logging.getLogger(__name__)
+
+
+class TaggerConfig(BaseModel):
+    """What to tag beyond the models themselves (YAML via ``khabar tag --config``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    stance_targets: list[str] = []  # stance of every article toward each of these
+    use_record_claim: bool = True  # and toward the record's own ``claim`` field
+    boilerplate_threshold: float | None = None  # P(boilerplate) needed to drop a paragraph
+
+
+def load_tagger_config(path: str | Path | None) -> TaggerConfig:
+    if path is None:
+        return TaggerConfig()
+    raw = yaml.safe_load(Path(path).read_text("utf-8")) or {}
+    try:
+        return TaggerConfig.model_validate(raw)
+    except ValidationError as exc:
+        keys = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise BundleError(f"{path}: invalid tagger config: {keys}") from None
+
+
+def error_record(record_id: str, exc_type: str, message: str) -> dict:
+    return {"id": record_id, "error": {"type": exc_type, "message": message}}
+
+
+class Tagger:
+    """Holds loaded bundles (at most one per task) and tags batches of articles."""
+
+    def __init__(self, bundles: dict[str, Bundle], config: TaggerConfig | None = None):
+        self.bundles = bundles
+        self.config = config or TaggerConfig()
+        bp = bundles.get("boilerplate")
+        rules = bp.meta.get("furniture_rules") if bp else None
+        # The boilerplate model was trained on features from these exact rules.
+        self.rules: FurnitureRules = FurnitureRules.from_dicts(rules) if rules else default_rules()
+        threshold = self.config.boilerplate_threshold
+        if threshold is None and bp is not None:
+            threshold = bp.meta.get("threshold")
+        self.boilerplate_threshold = threshold
+
+    @property
+    def models(self) -> dict[str, str]:
+        return {task: b.version for task, b in self.bundles.items()}
+
+    # ------------------------------------------------------------ batch tagging
+    def tag_batch(self, articles: list[Article]) -> list[dict]:
+        """One output record per article, in order; a failing batch degrades to per-article."""
+        if not articles:
+            return []
+        try:
+            return self._tag(articles)
+        except Exception as exc:
+            if len(articles) == 1:
+                log.warning("article %s failed: %s: %s", articles[0].id, type(exc).__name__, exc)
+                return [error_record(articles[0].id, type(exc).__name__, str(exc))]
+        return [rec for art in articles for rec in self.tag_batch([art])]
+
+    def tag(self, article: Article) -> dict:
+        return self.tag_batch([article])[0]
+
+    def _tag(self, articles: list[Article]) -> list[dict]:
+        out: list[dict[str, Any]] = [{"id": a.id} for a in articles]
+        bp_labels = self._boilerplate(articles, out)
+        if "topic" in self.bundles:
+            self._topic(articles, bp_labels, out)
+        if "stance" in self.bundles:
+            self._stance(articles, bp_labels, out)
+        models = self.models
+        for rec in out:
+            rec["models"] = models
+        return out
+
+    def _boilerplate(self, articles: list[Article], out: list[dict]) -> list[list | None]:
+        bundle = self.bundles.get("boilerplate")
+        if bundle is None:
+            return [None] * len(articles)
+        per_article = [
+            boilerplate_inputs(a, self.rules, bundle.normalizer_version) for a in articles
+        ]
+        rows = [boilerplate_row(p) for inputs in per_article for p in inputs]
+        probs = bundle.predict_proba(rows)
+        j_bp = bundle.labels.index("boilerplate")
+        j_best = probs.argmax(axis=1) if len(rows) else []
+        results: list[list | None] = []
+        k = 0
+        for art, inputs, rec in zip(articles, per_article, out, strict=True):
+            labels: list[str | None] = [None] * len(art.paragraphs)
+            for p in inputs:
+                if self.boilerplate_threshold is not None:
+                    is_bp = probs[k, j_bp] >= self.boilerplate_threshold
+                else:
+                    is_bp = j_best[k] == j_bp
+                labels[p.index] = "boilerplate" if is_bp else "content"
+                k += 1
+            rec["boilerplate"] = {"labels": labels, "removed": labels.count("boilerplate")}
+            results.append(labels)
+        return results
+
+    def _topic(self, articles: list[Article], bp_labels: list, out: list[dict]) -> None:
+        bundle = self.bundles["topic"]
+        rows = [
+            topic_row(a, lab, bundle.normalizer_version)
+            for a, lab in zip(articles, bp_labels, strict=True)
+        ]
+        labels, scores = bundle.predict(rows)
+        for rec, label, score in zip(out, labels, scores, strict=True):
+            rec["topic"] = {"label": label, "score": round(float(score), 4)}
+
+    def _stance_targets(self, article: Article) -> list[str]:
+        targets = list(self.config.stance_targets)
+        if self.config.use_record_claim and article.claim and article.claim not in targets:
+            targets.append(article.claim)
+        return targets
+
+    def _stance_text(self, article: Article, labels: list | None) -> str:
+        if (
+            article.claim
+            and len(article.paragraphs) == 1
+            and article.paragraphs[0] == article.claim
+        ):
+            return article.claim  # a claim-only record has no text of its own to judge
+        keep = [
+            p
+            for i, p in enumerate(article.paragraphs)
+            if not is_empty_paragraph(p) and (labels is None or labels[i] != "boilerplate")
+        ]
+        return "\n".join(([article.title] if article.title else []) + keep)
+
+    def _stance(self, articles: list[Article], bp_labels: list, out: list[dict]) -> None:
+        bundle = self.bundles["stance"]
+        rows, owners, targets = [], [], []
+        for i, (art, labels) in enumerate(zip(articles, bp_labels, strict=True)):
+            text = self._stance_text(art, labels)
+            for target in self._stance_targets(art):
+                rows.append(
+                    stance_row(f"{art.id}|{target}", target, text, bundle.normalizer_version)
+                )
+                owners.append(i)
+                targets.append(target)
+        for rec in out:
+            rec["stance"] = []
+        if not rows:
+            return
+        labels, scores = bundle.predict(rows)
+        for owner, target, label, score in zip(owners, targets, labels, scores, strict=True):
+            out[owner]["stance"].append(
+                {"target": target, "label": label, "score": round(float(score), 4)}
+            )
+
+
+def load_tagger(
+    refs: list[str],
+    config: str | Path | TaggerConfig | None = None,
+    backend: str = "auto",
+    device: str | None = None,
+) -> Tagger:
+    """Load one bundle per task from directories or MLflow URIs."""
+    bundles: dict[str, Bundle] = {}
+    for ref in refs:
+        bundle = load_bundle(ref, device=device, backend=backend)
+        if bundle.task in bundles:
+            raise BundleError(
+                f"two models for task {bundle.task!r}: {bundles[bundle.task].path} and {ref}"
+            )
+        bundles[bundle.task] = bundle
+    cfg = config if isinstance(config, TaggerConfig) else load_tagger_config(config)
+    return Tagger(bundles, cfg)

@@ -1,0 +1,218 @@
+"""The ``khabar`` command line. Thin by design: parse, load config, call a library function.
+
+Exit codes (DESIGN.md): 0 ok; 1 failed; 2 usage/config error; 3 finished with records in error (tag).
+Heavy libraries are imported inside the commands so ``khabar --help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Tag Arabic news articles.")
+runs_app = typer.Typer(help="Compare MLflow runs.", invoke_without_command=True)
+app.add_typer(runs_app, name="runs")
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
+
+SetOpt = Annotated[list[str] | None, typer.Option("--set", help="Dotted override KEY=VALUE.")]
+
+
+def _print_json(obj) -> None:
+    typer.echo(json.dumps(obj, ensure_ascii=False, indent=2, default=str))
+
+
+@app.command("build-dataset")
+def build_dataset_cmd(
+    config: Annotated[Path, typer.Option(help="Dataset config YAML.")],
+    set_: SetOpt = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Output folder (default: config out_dir).")
+    ] = None,
+) -> None:
+    """Parsed articles (+ annotation files) -> labeled HF datasets + manifest.json."""
+    from training.build_dataset import build_datasets
+    from training.config import load_dataset_config
+
+    cfg = load_dataset_config(config, set_ or [])
+    manifest = build_datasets(cfg, Path(out or cfg.out_dir))
+    typer.echo(json.dumps(_manifest_summary(manifest), ensure_ascii=False, indent=2))
+
+
+def _manifest_summary(manifest: dict) -> dict:
+    keep = ("out_dir", "content_hash", "reading", "outputs", "seconds")
+    summary = {k: manifest[k] for k in keep if k in manifest}
+    if "reading" in summary and isinstance(summary["reading"], dict):
+        summary["reading"] = {k: v for k, v in summary["reading"].items() if k != "rejections"}
+    return summary or manifest
+
+
+@app.command()
+def train(
+    config: Annotated[Path, typer.Option(help="Training config YAML.")],
+    set_: SetOpt = None,
+    out: Annotated[Path | None, typer.Option(help="Bundle folder.")] = None,
+    register: Annotated[
+        str | None, typer.Option(help="Register the model under this name.")
+    ] = None,
+) -> None:
+    """Train one task's model from a typed YAML config; log to MLflow; write a bundle."""
+    from training.config import load_train_config
+    from training.train import train as train_model
+
+    cfg = load_train_config(config, set_ or [])
+    out_dir = Path(out or Path("bundles") / cfg.task)
+    result = train_model(cfg, out_dir, register=register)
+    _print_json(result if isinstance(result, dict) else getattr(result, "__dict__", result))
+
+
+@app.command()
+def evaluate(
+    model: Annotated[str, typer.Option(help="Bundle dir or MLflow model URI.")],
+    data: Annotated[Path, typer.Option(help="Labeled file (any supported format).")],
+    task: Annotated[str, typer.Option(help="boilerplate | topic | stance")],
+) -> None:
+    """Print a JSON object of metrics for MODEL on a labeled file."""
+    from training.evaluate_cmd import evaluate_model
+
+    _print_json(evaluate_model(model, data, task))
+
+
+@app.command()
+def promote(
+    name: Annotated[str, typer.Argument(help="Registered model name.")],
+) -> None:
+    """Move alias 'champion' to the 'candidate' version if it beats the champion."""
+    from training.tracking import promote as promote_model
+
+    result = promote_model(name)
+    _print_json(result)
+    if not result.get("promoted", False):
+        raise typer.Exit(EXIT_FAILED)
+
+
+@app.command()
+def tag(
+    model: Annotated[list[str], typer.Option(help="Bundle dir or MLflow URI; repeat per task.")],
+    input: Annotated[Path, typer.Option(help="Archive: file or folder.")],
+    output: Annotated[Path, typer.Option(help="Output .jsonl or .parquet.")],
+    engine: Annotated[str, typer.Option(help="local | ray")] = "local",
+    address: Annotated[str | None, typer.Option(help="Ray cluster address.")] = None,
+    resume: Annotated[bool, typer.Option(help="Continue an interrupted run.")] = False,
+    config: Annotated[
+        Path | None, typer.Option(help="Tagger config YAML (stance targets...).")
+    ] = None,
+    batch_size: Annotated[int, typer.Option(help="Articles per batch.")] = 256,
+    backend: Annotated[
+        str, typer.Option(help="auto | torch | onnx (transformer bundles).")
+    ] = "auto",
+) -> None:
+    """Tag an archive, streaming, with a progress bar."""
+    if engine == "ray":
+        from inference.ray_engine import run_tagging_ray
+
+        summary = run_tagging_ray(
+            model,
+            input,
+            output,
+            config=config,
+            address=address,
+            batch_size=batch_size,
+            backend=backend,
+        )
+    elif engine == "local":
+        from inference.runner import run_tagging
+        from inference.tagger import load_tagger
+
+        tagger = load_tagger(model, config=config, backend=backend)
+        summary = run_tagging(tagger, input, output, resume=resume, batch_size=batch_size)
+    else:
+        raise typer.BadParameter(f"unknown engine {engine!r} (local | ray)")
+    typer.echo(json.dumps(summary, ensure_ascii=False), err=True)
+    if summary.get("errors", 0):
+        raise typer.Exit(EXIT_PARTIAL)
+
+
+@runs_app.callback()
+def runs(
+    ctx: typer.Context,
+    experiment: Annotated[str | None, typer.Option(help="Experiment name.")] = None,
+    metric: Annotated[str, typer.Option(help="Sort by this metric.")] = "macro_f1",
+    format: Annotated[str, typer.Option(help="auto | table | csv | json")] = "auto",
+) -> None:
+    """One row per run: params that differ, key metrics, duration, alias."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from training.runs import list_runs, render_runs
+
+    render_runs(list_runs(experiment, metric=metric), format)
+
+
+@runs_app.command("diff")
+def runs_diff(run_a: str, run_b: str) -> None:
+    """Params and metrics of two runs side by side, with per-class F1 deltas."""
+    from training.runs import diff_runs
+
+    _print_json(diff_runs(run_a, run_b))
+
+
+@app.command()
+def demo(
+    workdir: Annotated[Path, typer.Option(help="Working folder for the demo.")] = Path(
+        "khabar-demo"
+    ),
+    transformer: Annotated[bool, typer.Option(help="Also fine-tune a tiny transformer.")] = True,
+) -> None:
+    """The whole chain on the sample corpus shipped in the repo, offline."""
+    from training.demo import run_demo
+
+    run_demo(workdir, with_transformer=transformer)
+
+
+def _usage_errors() -> tuple[type[BaseException], ...]:
+    from inference.bundle import BundleError
+    from inference.normalize import UnknownNormalizerVersion
+    from inference.readers import InputError
+    from training.config import ConfigError
+
+    return (ConfigError, InputError, BundleError, UnknownNormalizerVersion, FileNotFoundError)
+
+
+def _is_click_usage_error(exc: BaseException) -> bool:
+    # Typer >= 0.20 vendors click (typer._click); match by class name so both layouts work.
+    return any(cls.__name__ == "ClickException" for cls in type(exc).__mro__)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console entry point: maps library errors to the contract's exit codes."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        rv = app(args=argv, standalone_mode=False)
+    except typer.Exit as exc:
+        return exc.exit_code
+    except SystemExit as exc:  # click usage errors in non-standalone mode
+        return int(exc.code or 0)
+    except Exception as exc:
+        if isinstance(exc, typer.Abort):
+            typer.echo("aborted", err=True)
+            return EXIT_FAILED
+        if _is_click_usage_error(exc):
+            exc.show()
+            return EXIT_USAGE
+        if isinstance(exc, _usage_errors()):
+            typer.echo(f"error: {exc}", err=True)
+            return EXIT_USAGE
+        logging.getLogger("khabar").exception("failed")
+        typer.echo(f"error: {type(exc).__name__}: {exc}", err=True)
+        return EXIT_FAILED
+    # In non-standalone mode click returns typer.Exit codes instead of raising them.
+    return rv if isinstance(rv, int) else EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())
