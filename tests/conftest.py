@@ -50,3 +50,11 @@ def mlflow_uri(tmp_path, monkeypatch) -> str:
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     return uri
+
+
+@pytest.fixture(scope="session")
+def sample_bundles(tmp_path_factory) -> dict[str, Path]:
+    """One tiny sklearn bundle per task, trained once per session on the sample corpus."""
+    from tests.sample_bundles import train_sample_bundles
+
+    return train_sample_bundles(tmp_path_factory.mktemp("sample_bundles"))
