@@ -86,11 +86,14 @@ def evaluate(
 @app.command()
 def promote(
     name: Annotated[str, typer.Argument(help="Registered model name.")],
+    test_data: Annotated[
+        str | None, typer.Option(help="Re-score both versions on this labeled file or dataset.")
+    ] = None,
 ) -> None:
     """Move alias 'champion' to the 'candidate' version if it beats the champion."""
-    from training.tracking import promote as promote_model
+    from training.registry import promote as promote_model
 
-    result = promote_model(name)
+    result = promote_model(name, test_data_ref=test_data)
     _print_json(result)
     if not result.get("promoted", False):
         raise typer.Exit(EXIT_FAILED)
@@ -154,11 +157,15 @@ def runs(
 
 
 @runs_app.command("diff")
-def runs_diff(run_a: str, run_b: str) -> None:
+def runs_diff(
+    run_a: str,
+    run_b: str,
+    format: Annotated[str, typer.Option(help="auto | table | csv | json")] = "auto",
+) -> None:
     """Params and metrics of two runs side by side, with per-class F1 deltas."""
-    from training.runs import diff_runs
+    from training.runs import diff_runs, render_diff
 
-    _print_json(diff_runs(run_a, run_b))
+    render_diff(diff_runs(run_a, run_b), format)
 
 
 @app.command()
