@@ -23,7 +23,7 @@ from inference.schema import Article, RecordError, article_from_record
 log = logging.getLogger(__name__)
 
 SUPPORTED = (".jsonl", ".jsonl.gz", ".ndjson", ".json", ".json.gz", ".parquet", ".csv", ".txt")
-_SNIFF_BYTES = 1 << 16
+SNIFF_BYTES = 1 << 16
 
 
 class InputError(ValueError):
@@ -62,11 +62,18 @@ class ReadStats:
             return
         self.rejected += 1
         if len(self.rejections) < self.max_kept:
-            self.rejections.append({"where": item.where, "id": item.record_id, "reason": item.error})
+            self.rejections.append(
+                {"where": item.where, "id": item.record_id, "reason": item.error}
+            )
 
     def as_dict(self) -> dict:
-        return {"read": self.read, "ok": self.ok, "rejected": self.rejected,
-                "rejections": self.rejections, "encodings": self.encodings}
+        return {
+            "read": self.read,
+            "ok": self.ok,
+            "rejected": self.rejected,
+            "rejections": self.rejections,
+            "encodings": self.encodings,
+        }
 
 
 def detect_encoding(head: bytes, path: str, encoding: str = "auto") -> str:
@@ -107,12 +114,14 @@ def _open_binary(path: Path):
 
 def _sniff(path: Path, encoding: str) -> str:
     with _open_binary(path) as fh:
-        head = fh.read(_SNIFF_BYTES)
+        head = fh.read(SNIFF_BYTES)
     return detect_encoding(head, str(path), encoding)
 
 
 def _item_from_record(record: Any, file: str, line: int) -> Item:
-    rid = str(record.get("id")) if isinstance(record, dict) and record.get("id") is not None else None
+    rid = (
+        str(record.get("id")) if isinstance(record, dict) and record.get("id") is not None else None
+    )
     try:
         return Item(file, line, article=article_from_record(record), record_id=rid)
     except RecordError as exc:
@@ -123,23 +132,30 @@ def _error(file: str, line: int, message: str, kind: str) -> Item:
     return Item(file, line, error=message, error_type=kind)
 
 
+def jsonl_line_item(raw: bytes, enc: str, file: str, lineno: int) -> Item | None:
+    """One JSONL line as an :class:`Item` (None for a blank line). Shared by every engine."""
+    if not raw.strip():
+        return None
+    try:
+        text = raw.decode(enc).rstrip("\r\n")
+    except UnicodeDecodeError as exc:
+        reason = f"line is not valid {enc} ({exc.reason} at byte {exc.start})"
+        return _error(file, lineno, reason, "EncodingError")
+    try:
+        record = json.loads(text)
+    except json.JSONDecodeError as exc:
+        reason = f"invalid JSON: {exc.msg} at column {exc.colno}"
+        return _error(file, lineno, reason, "JSONDecodeError")
+    return _item_from_record(record, file, lineno)
+
+
 def _iter_jsonl(path: Path, encoding: str) -> Iterator[Item]:
     enc = _sniff(path, encoding)
     with _open_binary(path) as fh:
         for lineno, raw in enumerate(fh, start=1):
-            if not raw.strip():
-                continue
-            try:
-                text = raw.decode(enc)
-            except UnicodeDecodeError as exc:
-                yield _error(str(path), lineno, f"line is not valid {enc} ({exc.reason} at byte {exc.start})", "EncodingError")
-                continue
-            try:
-                record = json.loads(text)
-            except json.JSONDecodeError as exc:
-                yield _error(str(path), lineno, f"invalid JSON: {exc.msg} at column {exc.colno}", "JSONDecodeError")
-                continue
-            yield _item_from_record(record, str(path), lineno)
+            item = jsonl_line_item(raw, enc, str(path), lineno)
+            if item is not None:
+                yield item
 
 
 def _iter_json(path: Path, encoding: str) -> Iterator[Item]:
@@ -191,7 +207,9 @@ def _iter_csv(path: Path, encoding: str) -> Iterator[Item]:
             except StopIteration:
                 return
             except (csv.Error, UnicodeDecodeError) as exc:
-                yield _error(str(path), reader.line_num, f"unreadable CSV row: {exc}", type(exc).__name__)
+                yield _error(
+                    str(path), reader.line_num, f"unreadable CSV row: {exc}", type(exc).__name__
+                )
                 return
             row += 1
             record = {k: (v if v != "" else None) for k, v in record.items() if k is not None}
@@ -226,7 +244,9 @@ def _iter_txt(path: Path, encoding: str) -> Iterator[Item]:
     except UnicodeDecodeError as exc:
         yield _error(str(path), 1, f"file is not valid {enc}: {exc.reason}", "EncodingError")
         return
-    yield _item_from_record({"id": path.stem, "text": text, "source": path.parent.name}, str(path), 1)
+    yield _item_from_record(
+        {"id": path.stem, "text": text, "source": path.parent.name}, str(path), 1
+    )
 
 
 def _iter_file(path: Path, encoding: str) -> Iterator[Item]:
@@ -258,7 +278,9 @@ def list_input_files(path: str | Path) -> list[Path]:
     return files
 
 
-def iter_items(path: str | Path, encoding: str = "auto", stats: ReadStats | None = None) -> Iterator[Item]:
+def iter_items(
+    path: str | Path, encoding: str = "auto", stats: ReadStats | None = None
+) -> Iterator[Item]:
     """Stream every record under ``path`` as an :class:`Item`, updating ``stats`` as it goes."""
     for file in list_input_files(path):
         if stats is not None and file.suffix != ".parquet":
@@ -275,7 +297,9 @@ def iter_items(path: str | Path, encoding: str = "auto", stats: ReadStats | None
             yield item
 
 
-def iter_articles(path: str | Path, encoding: str = "auto", stats: ReadStats | None = None) -> Iterator[Article]:
+def iter_articles(
+    path: str | Path, encoding: str = "auto", stats: ReadStats | None = None
+) -> Iterator[Article]:
     """Stream the valid articles under ``path``; rejections are logged and counted in ``stats``."""
     for item in iter_items(path, encoding, stats):
         if item.article is None:

@@ -117,6 +117,8 @@ def tag(
 ) -> None:
     """Tag an archive, streaming, with a progress bar."""
     if engine == "ray":
+        if resume:
+            raise typer.BadParameter("--resume works with --engine local only")
         from inference.ray_engine import run_tagging_ray
 
         summary = run_tagging_ray(
@@ -139,6 +141,18 @@ def tag(
     typer.echo(json.dumps(summary, ensure_ascii=False), err=True)
     if summary.get("errors", 0):
         raise typer.Exit(EXIT_PARTIAL)
+
+
+@app.command("log-tagger")
+def log_tagger(
+    model: Annotated[list[str], typer.Option(help="Bundle dir or MLflow URI; repeat per task.")],
+    config: Annotated[Path | None, typer.Option(help="Tagger config YAML.")] = None,
+    register: Annotated[str | None, typer.Option(help="Register under this name.")] = None,
+) -> None:
+    """Log the whole tagger as one MLflow pyfunc model (serve it with `mlflow models serve`)."""
+    from inference.serving import log_tagger_model
+
+    typer.echo(log_tagger_model(model, config=config, registered_name=register))
 
 
 @runs_app.callback()
