@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 
 NORMALIZER_VERSION = "1"
@@ -31,18 +31,22 @@ def _expand(spec: str) -> list[int]:
     return [int(spec, 16)]
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_rules(version: str = NORMALIZER_VERSION) -> dict:
     if version not in KNOWN_NORMALIZER_VERSIONS:
         raise UnknownNormalizerVersion(
             f"normalizer version {version!r} is not known to this khabar install "
             f"(known: {', '.join(KNOWN_NORMALIZER_VERSIONS)}); upgrade khabar or retrain the bundle"
         )
-    text = resources.files("inference.rules").joinpath(f"normalizer_v{version}.json").read_text("utf-8")
+    text = (
+        resources.files("inference.rules")
+        .joinpath(f"normalizer_v{version}.json")
+        .read_text("utf-8")
+    )
     return json.loads(text)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _translation_table(version: str) -> dict[int, str | None]:
     rules = load_rules(version)
     table: dict[int, str | None] = {}
@@ -82,7 +86,7 @@ class ArabicNormalizer:
         return text.strip() if self._strip else text
 
 
-@lru_cache(maxsize=None)
+@cache
 def get_normalizer(version: str = NORMALIZER_VERSION) -> ArabicNormalizer:
     return ArabicNormalizer(version)
 

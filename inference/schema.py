@@ -92,12 +92,12 @@ def _gold_labels(record: dict, n_paragraphs: int) -> list[str | None] | None:
     if not isinstance(labels, list):
         raise RecordError("field 'labels' must be a list (one boilerplate label per paragraph)")
     if len(labels) != n_paragraphs:
-        raise RecordError(
-            f"field 'labels' has {len(labels)} entries for {n_paragraphs} paragraphs"
-        )
+        raise RecordError(f"field 'labels' has {len(labels)} entries for {n_paragraphs} paragraphs")
     for value in labels:
         if value is not None and value not in BOILERPLATE_LABELS:
-            raise RecordError(f"field 'labels' has {value!r}; expected 'content', 'boilerplate' or null")
+            raise RecordError(
+                f"field 'labels' has {value!r}; expected 'content', 'boilerplate' or null"
+            )
     return list(labels)
 
 

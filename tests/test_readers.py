@@ -15,7 +15,13 @@ from inference.readers import InputError, ReadStats, iter_articles, iter_items
 from inference.schema import RecordError, article_from_record
 
 STORY = ["أعلنت الوزارة اليوم عن خطة جديدة لدعم المزارعين.", "", "المصدر: وكالة الأنباء"]
-RECORD = {"id": "a1", "url": "https://x.example/a1", "source": "x", "title": "خطة", "paragraphs": STORY}
+RECORD = {
+    "id": "a1",
+    "url": "https://x.example/a1",
+    "source": "x",
+    "title": "خطة",
+    "paragraphs": STORY,
+}
 
 
 def _jsonl(path: Path, records: list, opener=open) -> Path:
@@ -54,7 +60,9 @@ def test_parquet_and_csv(tmp_path):
     with open(tmp_path / "a.csv", "w", encoding="utf-8", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=["id", "title", "text", "label"])
         writer.writeheader()
-        writer.writerow({"id": "c1", "title": "عنوان", "text": "فقرة\nفقرة ثانية", "label": "sports"})
+        writer.writerow(
+            {"id": "c1", "title": "عنوان", "text": "فقرة\nفقرة ثانية", "label": "sports"}
+        )
         writer.writerow({"id": "c2", "title": "عنوان", "text": "", "label": "sports"})
     items, stats = _read(tmp_path / "a.csv")
     assert items[0].article.paragraphs == ["فقرة", "فقرة ثانية"]
@@ -76,17 +84,37 @@ def test_txt_folder(tmp_path):
 
 
 def test_news_please_and_trafilatura_fields(tmp_path):
-    news_please = {"maintext": "نص الخبر\nفقرة", "date_publish": "2024-01-02 10:00:00",
-                   "source_domain": "site.example", "title": "ع", "url": "https://site.example/n"}
-    trafilatura = {"text": "نص\nآخر", "hostname": "t.example", "categories": ["رياضة"],
-                   "source": "https://t.example/x", "date": "2024-03-04", "title": "ت"}
+    news_please = {
+        "maintext": "نص الخبر\nفقرة",
+        "date_publish": "2024-01-02 10:00:00",
+        "source_domain": "site.example",
+        "title": "ع",
+        "url": "https://site.example/n",
+    }
+    trafilatura = {
+        "text": "نص\nآخر",
+        "hostname": "t.example",
+        "categories": ["رياضة"],
+        "source": "https://t.example/x",
+        "date": "2024-03-04",
+        "title": "ت",
+    }
     (tmp_path / "np.json").write_text(json.dumps(news_please, ensure_ascii=False), "utf-8")
     (tmp_path / "tr.json").write_text(json.dumps([trafilatura], ensure_ascii=False), "utf-8")
     a = next(iter_articles(tmp_path / "np.json"))
-    assert (a.source, a.published, a.paragraphs) == ("site.example", "2024-01-02 10:00:00", ["نص الخبر", "فقرة"])
+    assert (a.source, a.published, a.paragraphs) == (
+        "site.example",
+        "2024-01-02 10:00:00",
+        ["نص الخبر", "فقرة"],
+    )
     assert a.id.startswith("h-")  # derived from the URL
     b = next(iter_articles(tmp_path / "tr.json"))
-    assert (b.source, b.url, b.section, b.published) == ("t.example", "https://t.example/x", "رياضة", "2024-03-04")
+    assert (b.source, b.url, b.section, b.published) == (
+        "t.example",
+        "https://t.example/x",
+        "رياضة",
+        "2024-03-04",
+    )
 
 
 def test_derived_id_is_stable():
@@ -120,9 +148,16 @@ def test_undecodable_file_says_so(tmp_path):
 
 
 def test_bad_records_are_reported_with_file_and_line(tmp_path):
-    lines = [RECORD, "{not json", {"id": "nobody", "title": "t"}, {"id": "x", "paragraphs": "str"},
-             {"id": "y", "text": 5}, [1, 2], {"id": "z", "text": "نص", "labels": ["content", "x"]},
-             dict(RECORD, id="last")]
+    lines = [
+        RECORD,
+        "{not json",
+        {"id": "nobody", "title": "t"},
+        {"id": "x", "paragraphs": "str"},
+        {"id": "y", "text": 5},
+        [1, 2],
+        {"id": "z", "text": "نص", "labels": ["content", "x"]},
+        dict(RECORD, id="last"),
+    ]
     path = _jsonl(tmp_path / "bad.jsonl", lines)
     items, stats = _read(path)
     assert (stats.read, stats.ok, stats.rejected) == (8, 2, 6)
