@@ -133,7 +133,7 @@ def resolve_ref(ref: str) -> Path:
 
 
 def load_bundle(ref: str | Path, device: str | None = None, backend: str = "auto") -> Bundle:
-    """Load a bundle from a directory or MLflow URI. ``backend``: auto | torch | onnx (transformers)."""
+    """Load a bundle from a directory or MLflow URI. ``backend``: auto | torch | onnx | onnx-int8 (transformers)."""
     path = resolve_ref(str(ref))
     meta = read_bundle_meta(path)
     if meta["kind"] == "sklearn":

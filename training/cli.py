@@ -112,7 +112,7 @@ def tag(
     ] = None,
     batch_size: Annotated[int, typer.Option(help="Articles per batch.")] = 256,
     backend: Annotated[
-        str, typer.Option(help="auto | torch | onnx (transformer bundles).")
+        str, typer.Option(help="auto | torch | onnx | onnx-int8 (transformer bundles).")
     ] = "auto",
 ) -> None:
     """Tag an archive, streaming, with a progress bar."""
