@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -67,8 +68,7 @@ def train(
 
     cfg = load_train_config(config, set_ or [])
     out_dir = Path(out or Path("bundles") / cfg.task)
-    result = train_model(cfg, out_dir, register=register)
-    _print_json(result if isinstance(result, dict) else getattr(result, "__dict__", result))
+    _print_json(train_model(cfg, out_dir, register=register).as_dict())
 
 
 @app.command()
@@ -199,9 +199,23 @@ def _usage_errors() -> tuple[type[BaseException], ...]:
     from inference.bundle import BundleError
     from inference.normalize import UnknownNormalizerVersion
     from inference.readers import InputError
+    from inference.runner import ResumeError
     from training.config import ConfigError
+    from training.evaluate_cmd import EvaluateError
+    from training.registry import PromoteError
+    from training.train import TrainError
 
-    return (ConfigError, InputError, BundleError, UnknownNormalizerVersion, FileNotFoundError)
+    return (
+        ConfigError,
+        InputError,
+        BundleError,
+        UnknownNormalizerVersion,
+        FileNotFoundError,
+        TrainError,
+        EvaluateError,
+        PromoteError,
+        ResumeError,
+    )
 
 
 def _is_click_usage_error(exc: BaseException) -> bool:
@@ -211,6 +225,7 @@ def _is_click_usage_error(exc: BaseException) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     """Console entry point: maps library errors to the contract's exit codes."""
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         rv = app(args=argv, standalone_mode=False)
