@@ -66,6 +66,7 @@ class BoilerplateDatasetConfig(Strict):
 
 
 class TopicDatasetConfig(Strict):
+    name: str = "topic"  # the output folder; several topic outputs: see DatasetConfig.topics
     enabled: bool = True
     labels: list[str] | None = None
     label_map: dict[str, str] = {}
@@ -80,6 +81,10 @@ class StanceSetConfig(Strict):
     inputs: list[str] | None = None
     annotations: list[str] = []  # files of {id (article id), claim|target, label}
     labels: list[str] | None = None
+    label_map: dict[str, str] = {}
+    # "target": every pair of one claim/target lands in the same split (ANS: many pairs per claim);
+    # "pair": pairs are placed independently (Mawqif: 3 targets, so grouping would be meaningless).
+    group_by: Literal["pair", "target"] = "pair"
 
 
 class DedupConfig(Strict):
@@ -88,6 +93,18 @@ class DedupConfig(Strict):
     num_perm: int = Field(default=64, ge=8)
     bands: int = Field(default=16, ge=1)
     shingle_words: int = Field(default=3, ge=1)
+    batch_size: int = Field(default=256, ge=1)  # documents hashed per vectorized batch
+    # Articles are compared on their paragraphs of at least this many words (all of them when none
+    # is that long): the story, not the site's short furniture lines, says whether two are copies.
+    min_paragraph_words: int = Field(default=12, ge=0)
+
+    @model_validator(mode="after")
+    def _bands_divide_perms(self) -> DedupConfig:
+        if self.num_perm % self.bands:
+            raise ValueError(
+                f"dedup.num_perm ({self.num_perm}) must be a multiple of dedup.bands ({self.bands})"
+            )
+        return self
 
 
 class SplitConfig(Strict):
@@ -109,11 +126,27 @@ class DatasetConfig(Strict):
     inputs: list[InputSpec]
     boilerplate: BoilerplateDatasetConfig = BoilerplateDatasetConfig()
     topic: TopicDatasetConfig = TopicDatasetConfig()
+    # More topic outputs, each with its own name/inputs/labels (``topic`` stays the first one).
+    topics: list[TopicDatasetConfig] = []
     stance: list[StanceSetConfig] = []
     dedup: DedupConfig = DedupConfig()
     split: SplitConfig = SplitConfig()
     out_dir: str = "datasets"
-    base_dir: str | None = None  # relative input paths resolve against this (default: the config's folder's parent)
+    # Relative input paths resolve against this. Default: the config's folder's parent; a relative
+    # base_dir is relative to the config file's folder.
+    base_dir: str | None = None
+    workers: int = Field(default=1, ge=1)  # processes for the example-building pass
+
+    def topic_outputs(self) -> list[TopicDatasetConfig]:
+        """The enabled topic outputs: ``topic`` then ``topics``; names must be unique."""
+        outs = [t for t in [self.topic, *self.topics] if t.enabled]
+        names = [t.name for t in outs] + [s.name for s in self.stance]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes or "boilerplate" in names:
+            raise ValueError(
+                f"dataset output names must be unique and not 'boilerplate': {dupes or names}"
+            )
+        return outs
 
 
 # ---------------------------------------------------------------- training
@@ -246,6 +279,9 @@ def load_dataset_config(path: str | Path, overrides: list[str] | None = None) ->
     cfg = load_config(path, DatasetConfig, overrides)
     if cfg.base_dir is None:
         cfg.base_dir = str(Path(path).resolve().parent.parent)
+    elif not Path(cfg.base_dir).is_absolute():
+        # A relative base_dir is relative to the config file, so the config works from any cwd.
+        cfg.base_dir = str((Path(path).resolve().parent / cfg.base_dir).resolve())
     return cfg
 
 

@@ -1,0 +1,145 @@
+"""Exact and near-duplicate detection (training/dedup.py)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from pydantic import ValidationError
+
+from training.config import DedupConfig
+from training.dedup import (
+    NearDuplicateIndex,
+    cluster_duplicates,
+    dedup_text,
+    estimated_jaccard,
+    minhash_signatures,
+)
+
+STORY = (
+    "أعلنت وزارة الصحة اليوم الثلاثاء توسيع برنامج الكشف المبكر عن سرطان الثدي ليشمل جميع "
+    "المحافظات بعد أن اقتصر في مرحلته الأولى على خمس محافظات فقط مع تخصيص مئة وعشرين وحدة "
+    "متنقلة تجوب القرى والمناطق النائية لإجراء الفحوص بالمجان للنساء فوق سن الأربعين وقالت "
+    "مديرة البرنامج إن المرحلة الأولى أسفرت عن فحص أكثر من ثلاثمئة ألف امرأة واكتشاف مئات "
+    "الحالات في مراحلها المبكرة وهي المرحلة التي تتجاوز فيها نسب الشفاء تسعين في المئة"
+)
+OTHER = (
+    "نفذ المركز الوطني للأمن السيبراني تمرينا لمحاكاة هجمات إلكترونية على شبكات الكهرباء والمياه "
+    "والمصارف بمشاركة أربعين مؤسسة وأكد مدير المركز أن التمرين كشف ثغرات في سرعة تبادل المعلومات "
+    "بين الجهات وأن خطة لمعالجتها ستعتمد خلال شهرين وأشار إلى أن التمرين سيتكرر سنويا بسيناريوهات "
+    "أكثر تعقيدا في المدن الكبرى والمحافظات الحدودية على حد سواء"
+)
+# The same story republished with two words changed ("اليوم" -> "أمس", "أكثر من" -> "نحو").
+EDITED = STORY.replace("اليوم", "أمس").replace("أكثر من", "نحو")
+
+
+def shingles(text: str, k: int = 3) -> set[tuple[str, ...]]:
+    words = text.split()
+    return {tuple(words[i : i + k]) for i in range(len(words) - k + 1)}
+
+
+def true_jaccard(a: str, b: str) -> float:
+    sa, sb = shingles(a), shingles(b)
+    return len(sa & sb) / len(sa | sb)
+
+
+def test_exact_duplicate_ignores_whitespace_and_ascii_case():
+    index = NearDuplicateIndex(DedupConfig())
+    assert index.add("a", STORY + " Reuters") is None
+    assert index.add("b", "  " + (STORY + " REUTERS").replace(" ", " \n ")) == "a"
+    assert index.stats.exact == 1
+
+
+def test_near_duplicate_found_and_different_article_not():
+    assert true_jaccard(STORY, EDITED) > 0.75
+    index = NearDuplicateIndex(DedupConfig(threshold=0.7))
+    assert index.add("orig", STORY) is None
+    assert index.add("other", OTHER) is None
+    assert index.add("edited", EDITED) == "orig"
+    assert index.stats.near == 1
+    assert len(index) == 2  # duplicates are not indexed
+
+
+def test_batch_matches_within_the_batch_and_against_the_index():
+    index = NearDuplicateIndex(DedupConfig(threshold=0.7))
+    assert index.add_batch(["a", "b", "c"], [STORY, OTHER, EDITED]) == [None, None, "a"]
+    assert index.add_batch(["d", "e"], [OTHER + " ", "نص قصير مختلف تماما"]) == ["b", None]
+
+
+def test_scope_keeps_same_text_with_different_targets_apart():
+    index = NearDuplicateIndex(DedupConfig())
+    assert index.add("p1", STORY, scope="target A") is None
+    assert index.add("p2", STORY, scope="target B") is None
+    assert index.add("p3", STORY, scope="target A") == "p1"
+
+
+def test_empty_text_is_never_a_duplicate():
+    index = NearDuplicateIndex(DedupConfig())
+    assert index.add_batch(["x", "y"], ["", "  \n "]) == [None, None]
+    assert len(index) == 0 and index.stats.empty == 2
+
+
+def test_estimate_tracks_true_jaccard():
+    rng = np.random.default_rng(0)
+    vocab = [f"كلمة{i}" for i in range(400)]
+    base = list(rng.choice(vocab, 200))
+    cfg = DedupConfig(num_perm=128, bands=32)
+    for n_changed in (5, 20, 60):
+        changed = list(base)
+        for pos in rng.choice(200, n_changed, replace=False):
+            changed[pos] = f"جديد{pos}"
+        a, b = " ".join(base), " ".join(changed)
+        sigs = minhash_signatures([a, b], cfg)
+        assert abs(estimated_jaccard(sigs[0], sigs[1]) - true_jaccard(a, b)) < 0.12
+
+
+def test_short_text_is_one_shingle():
+    sigs = minhash_signatures(["كلمتان فقط", "كلمتان فقط", "كلمتان أخريان"], DedupConfig())
+    assert (sigs[0] == sigs[1]).all()
+    assert estimated_jaccard(sigs[0], sigs[2]) < 0.5
+
+
+def test_signatures_are_the_same_in_another_process():
+    # Python's str hash is salted per process; ours must not be (the content hash depends on it).
+    code = (
+        "from training.dedup import minhash_signatures; from training.config import DedupConfig;"
+        f"print(int(minhash_signatures([{STORY!r}], DedupConfig()).astype('uint64').sum()))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    here = int(minhash_signatures([STORY], DedupConfig()).astype("uint64").sum())
+    assert int(out.stdout) == here
+
+
+def test_many_documents_keep_few_sorted_runs():
+    rng = np.random.default_rng(1)
+    vocab = [f"كلمة{i}" for i in range(5000)]
+    docs = {f"d{i}": " ".join(rng.choice(vocab, 60)) for i in range(320)}
+    index = NearDuplicateIndex(DedupConfig())
+    ids = list(docs)
+    for k in range(0, len(ids), 8):
+        assert index.add_batch(ids[k : k + 8], [docs[d] for d in ids[k : k + 8]]) == [None] * 8
+    assert len(index) == 320
+    assert len(index._runs) <= 10  # merged like a binary counter: O(log n) runs
+    assert index.add("again", docs["d37"] + " كلمة") == "d37"
+
+
+def test_cluster_duplicates_groups_ids():
+    clusters = cluster_duplicates(
+        [("a", STORY), ("b", OTHER), ("c", EDITED), ("d", STORY)],
+        DedupConfig(threshold=0.7),
+        batch_size=2,
+    )
+    assert clusters == {"a": ["c", "d"]}
+
+
+def test_dedup_text_compares_the_story_not_the_furniture():
+    paragraphs = ["الرئيسية » صحة", STORY, "تابعونا على تويتر"]
+    assert dedup_text(paragraphs, 12) == STORY
+    assert dedup_text(["سطر قصير", "آخر"], 12) == "سطر قصير\nآخر"  # nothing long: keep all
+
+
+def test_config_requires_bands_to_divide_permutations():
+    with pytest.raises(ValidationError, match="multiple of dedup.bands"):
+        DedupConfig(num_perm=64, bands=10)

@@ -1,0 +1,230 @@
+"""``khabar build-dataset``: parsed articles (+ annotation files) -> labeled HF datasets + manifest.
+
+``build_datasets(cfg, out_dir)`` streams the inputs twice and never holds the articles in memory:
+
+1. pass 1 reads every record (``inference.readers.iter_items``, rejections kept with file:line),
+   drops exact and near duplicates (``training.dedup``; first copy kept), lets the weak labeler
+   observe the kept articles, and collects one compact split key per planned example;
+2. between the passes the weak labeler is finalized and every output's splits are assigned
+   (``training.splits``: duplicates are already gone, so near-duplicates cannot straddle splits);
+3. pass 2 reads the records again and builds each row through ``inference.preprocess``
+   (``training.build_rows``), writing every output split by split to Arrow files;
+4. each output is saved as ``out_dir/<name>/`` (a ``DatasetDict``, ``label`` a ``ClassLabel``) and
+   ``out_dir/manifest.json`` records counts, rejections, duplicates, hashes, config and timings.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+
+from inference.furniture import FurnitureRules, default_rules
+from inference.readers import Item, ReadStats, iter_items
+from training.build_plan import OutputPlan, Pass1
+from training.build_rows import Job, Planned, run_jobs, set_context
+from training.config import DatasetConfig, InputSpec
+from training.dataset_writer import OutputWriter
+from training.examples import resolve_outputs, resolve_path
+from training.manifest import build_manifest
+from training.weak_labels import WeakLabeler
+
+TMP_DIR_NAME = ".khabar-build-tmp"
+
+
+class StageTimer:
+    """Wall and CPU seconds per stage.
+
+    Stages: read (parse records, both passes), dedup, observe (weak-label statistics, pass 1),
+    weak_labels (labeling, pass 2), examples (rows through inference.preprocess), splits, write.
+
+    CPU seconds are what a stage costs (wall time also counts waiting for a busy machine); with
+    workers, the CPU of pass-2 jobs is summed over the worker processes.
+    """
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self.cpu_seconds: dict[str, float] = {}
+
+    def add(self, stage: str, seconds: float, cpu: float | None = None) -> None:
+        self.seconds[stage] = self.seconds.get(stage, 0.0) + seconds
+        if cpu is not None:
+            self.cpu_seconds[stage] = self.cpu_seconds.get(stage, 0.0) + cpu
+
+    @contextmanager
+    def __call__(self, stage: str) -> Iterator[None]:
+        start, cpu = time.perf_counter(), time.process_time()
+        try:
+            yield
+        finally:
+            self.add(stage, time.perf_counter() - start, time.process_time() - cpu)
+
+    def timed(self, items, stage: str):
+        """Iterate ``items``, charging the time spent producing each one to ``stage``."""
+        it = iter(items)
+        while True:
+            start, cpu = time.perf_counter(), time.process_time()
+            try:
+                item = next(it)
+            except StopIteration:
+                self.add(stage, time.perf_counter() - start, time.process_time() - cpu)
+                return
+            self.add(stage, time.perf_counter() - start, time.process_time() - cpu)
+            yield item
+
+
+def furniture_rules(cfg: DatasetConfig) -> FurnitureRules:
+    rules = cfg.boilerplate.weak.rules
+    return FurnitureRules.from_dicts(rules) if rules else default_rules()
+
+
+def resolve_inputs(cfg: DatasetConfig, base: Path) -> list[tuple[InputSpec, Path]]:
+    names = [spec.label for spec in cfg.inputs]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ValueError(f"inputs: names must be unique (set 'name'); repeated: {dupes}")
+    return [(spec, resolve_path(spec.path, base)) for spec in cfg.inputs]
+
+
+def _iter_input(spec: InputSpec, path: Path, stats: ReadStats | None) -> Iterator[Item]:
+    for n, item in enumerate(iter_items(path, spec.encoding, stats), start=1):
+        yield item
+        if spec.limit is not None and n >= spec.limit:
+            return
+
+
+def _progress(enabled: bool) -> Progress:
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("records"),
+        TimeElapsedColumn(),
+        disable=not enabled,
+    )
+
+
+def build_datasets(cfg: DatasetConfig, out_dir: Path, progress: bool = True) -> dict:
+    """Build every output of ``cfg`` under ``out_dir``; returns the manifest (also written there)."""
+    started, started_cpu, timer = time.perf_counter(), time.process_time(), StageTimer()
+    out_dir = Path(out_dir)
+    base = Path(cfg.base_dir) if cfg.base_dir else Path.cwd()
+    sources = resolve_inputs(cfg, base)
+    outputs = resolve_outputs(cfg, [spec.label for spec, _ in sources], base)
+    if not outputs:
+        raise ValueError("nothing to build: no input feeds boilerplate, topic or a stance set")
+    rules = furniture_rules(cfg)
+    labeler = WeakLabeler(cfg.boilerplate.weak, rules=rules)
+    pass1 = Pass1(cfg, outputs, labeler, timer)
+    used = {name for o in outputs for name in (o.inputs | o.annotation_inputs)}
+    sources = [(spec, path) for spec, path in sources if spec.label in used]
+    tmp = out_dir / TMP_DIR_NAME
+    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        with _progress(progress) as bar:
+            reading = _run_pass1(sources, pass1, bar, timer)
+            with timer("observe"):
+                labeler.finalize()
+            pass1.finish()
+            writers = _open_writers(pass1.plans, tmp)
+            _run_pass2(cfg, sources, pass1.plans, labeler, rules, writers, bar, timer, reading)
+        with timer("write"):
+            for writer in writers.values():
+                writer.close(out_dir)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    timer.add("total", time.perf_counter() - started, time.process_time() - started_cpu)
+    manifest = build_manifest(cfg, out_dir, reading, pass1, writers, labeler, timer)
+    (out_dir / "manifest.json").write_text(
+        json.dumps(manifest, ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
+    )
+    return manifest
+
+
+def _run_pass1(sources, pass1: Pass1, bar: Progress, timer: StageTimer) -> dict:
+    """Read everything once; returns per-input ReadStats and how many records were used."""
+    task = bar.add_task("pass 1/2: read, dedup, observe", total=None)
+    reading: dict = {}
+    ordinal = 0
+    for spec, path in sources:
+        stats = ReadStats()
+        used = 0
+        for item in timer.timed(_iter_input(spec, path, stats), "read"):
+            ordinal += 1
+            bar.advance(task)
+            if item.article is not None:
+                used += pass1.add(ordinal, spec.label, item.where, item.article)
+        reading[spec.label] = {"path": str(path), "stats": stats, "used": used}
+    pass1.flush()
+    bar.update(task, total=ordinal, completed=ordinal)
+    return reading
+
+
+def _open_writers(plans: list[OutputPlan], tmp: Path) -> dict[str, OutputWriter]:
+    return {p.spec.name: OutputWriter(p.spec.name, p.spec.task, p.spec.labels, tmp) for p in plans}
+
+
+def _jobs(
+    sources, plans: list[OutputPlan], timer: StageTimer, bar: Progress, task
+) -> Iterator[Job]:
+    ordinal = 0
+    for spec, path in sources:
+        for item in timer.timed(_iter_input(spec, path, None), "read"):
+            ordinal += 1
+            bar.advance(task)
+            if item.article is None:
+                continue
+            planned = [_planned(plan, i, spec.label) for plan in plans for i in plan.take(ordinal)]
+            if planned:
+                yield Job(item.article, planned)
+
+
+def _planned(plan: OutputPlan, i: int, input_name: str) -> Planned:
+    spec = plan.spec
+    return Planned(
+        output=spec.name,
+        task=spec.task,
+        split=plan.plan.split_of(i),
+        label=plan.labels[i],
+        provenance=plan.provenance[i],
+        annotation=plan.annotations[i],
+        dataset=input_name,
+        clean=spec.topic.clean_boilerplate if spec.topic is not None else True,
+    )
+
+
+def _run_pass2(cfg, sources, plans, labeler, rules, writers, bar, timer, reading) -> None:
+    total = sum(r["stats"].read for r in reading.values())
+    task = bar.add_task("pass 2/2: build rows, write", total=total)
+    set_context(labeler, rules)
+    by_name = {p.spec.name: p for p in plans}
+    start = time.perf_counter()
+    for result in run_jobs(_jobs(sources, plans, timer, bar, task), cfg.workers):
+        # Job times are CPU-side: summed over workers when parallel (see "pass2_wall").
+        timer.add("weak_labels", result.weak_seconds, result.weak_cpu)
+        timer.add("examples", result.seconds - result.weak_seconds, result.cpu - result.weak_cpu)
+        with timer("write"):
+            for output, split, row in result.rows:
+                writers[output].add(split, row)
+        for output, reason in result.skipped:
+            by_name[output].skipped[reason] += 1
+    timer.add("pass2", time.perf_counter() - start)
+    for plan in plans:
+        if plan.cursor != len(plan.ordinals):
+            raise RuntimeError(
+                f"{plan.spec.name}: the inputs changed between the two passes "
+                f"({plan.cursor} of {len(plan.ordinals)} planned examples found again)"
+            )

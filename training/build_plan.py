@@ -1,0 +1,226 @@
+"""Pass 1 of the dataset builder: read every record once, drop duplicates, collect split keys.
+
+Per kept example only compact keys are held (ordinal, label, a split key of ~40 bytes); the articles
+themselves are streamed again in pass 2. Records are buffered ``dedup.batch_size`` at a time so the
+MinHash signatures of a whole batch are computed in one vectorized call; everything that depends on
+"is this a duplicate" (weak-label observation, split keys) happens when a batch is flushed, in
+input order.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections import Counter
+from dataclasses import dataclass, field
+
+from inference.schema import Article
+from training.config import DatasetConfig
+from training.dedup import NearDuplicateIndex, dedup_text
+from training.examples import Annotation, OutputSpec, is_stance_pair, stance_label, topic_label
+from training.splits import SplitPlan, SplitPlanner
+
+MAX_LISTED = 1000  # duplicates / unmatched ids listed in the manifest (all are counted)
+
+
+@dataclass
+class OutputPlan:
+    """The examples one output will get, in input order, with what pass 2 needs to build them."""
+
+    spec: OutputSpec
+    planner: SplitPlanner
+    ordinals: array = field(default_factory=lambda: array("q"))
+    labels: list[str | None] = field(default_factory=list)
+    provenance: list[str] = field(default_factory=list)
+    annotations: list[Annotation | None] = field(default_factory=list)
+    skipped: Counter = field(default_factory=Counter)
+    plan: SplitPlan | None = None
+    cursor: int = 0
+
+    def add(
+        self,
+        ordinal: int,
+        article: Article,
+        group: str,
+        stratum: str | None,
+        label: str | None = None,
+        provenance: str = "",
+        annotation: Annotation | None = None,
+    ) -> None:
+        self.ordinals.append(ordinal)
+        self.labels.append(label)
+        self.provenance.append(provenance)
+        self.annotations.append(annotation)
+        self.planner.add(group, stratum, article.source, article.published, article.split)
+
+    def take(self, ordinal: int) -> list[int]:
+        """Indexes of this output's examples from record ``ordinal`` (records arrive in order)."""
+        found = []
+        while self.cursor < len(self.ordinals) and self.ordinals[self.cursor] == ordinal:
+            found.append(self.cursor)
+            self.cursor += 1
+        return found
+
+
+@dataclass
+class _Pending:
+    ordinal: int
+    input_name: str
+    where: str
+    article: Article
+    pair_sets: list[OutputPlan]  # stance sets this record is a pair of (then it is no article)
+    article_plans: list[OutputPlan]  # outputs this article record may feed
+
+
+class Pass1:
+    """Dedup + weak-label observation + split keys, one record at a time (batched internally)."""
+
+    def __init__(self, cfg: DatasetConfig, outputs: list[OutputSpec], labeler, timer):
+        self.cfg, self.labeler, self.timer = cfg, labeler, timer
+        self.plans = [OutputPlan(spec, SplitPlanner(cfg.split)) for spec in outputs]
+        self.article_index = NearDuplicateIndex(cfg.dedup)
+        self.pair_index = {p.spec.name: NearDuplicateIndex(cfg.dedup) for p in self._stance_plans()}
+        self.duplicates: list[dict] = []
+        self.duplicate_counts: Counter = Counter()  # by kind: "article", "pair:<stance set>"
+        self.duplicates_by_input: Counter = Counter()
+        self.annotations_matched: set[tuple[str, str]] = set()
+        self._buffer: list[_Pending] = []
+
+    def _stance_plans(self) -> list[OutputPlan]:
+        return [p for p in self.plans if p.spec.task == "stance"]
+
+    def add(self, ordinal: int, input_name: str, where: str, article: Article) -> bool:
+        """Queue one valid record; False when no output uses it (it is then not kept at all)."""
+        pair_sets, article_plans = [], []
+        if is_stance_pair(article):
+            pair_sets = [p for p in self._stance_plans() if input_name in p.spec.inputs]
+        if not pair_sets:
+            article_plans = [p for p in self.plans if p.spec.wants_article(input_name, article.id)]
+        if not pair_sets and not article_plans:
+            return False
+        self._buffer.append(_Pending(ordinal, input_name, where, article, pair_sets, article_plans))
+        if len(self._buffer) >= self.cfg.dedup.batch_size:
+            self.flush()
+        return True
+
+    # ------------------------------------------------------------ batch processing
+    def flush(self) -> None:
+        batch, self._buffer = self._buffer, []
+        if not batch:
+            return
+        with self.timer("dedup"):
+            dup_of = self._dedup(batch)
+        for rec in batch:
+            if rec.pair_sets:
+                for plan in rec.pair_sets:
+                    self._add_pair(plan, rec, dup_of.get((plan.spec.name, rec.ordinal)))
+            else:
+                self._add_article(rec, dup_of.get(("", rec.ordinal)))
+
+    def _dedup(self, batch: list[_Pending]) -> dict[tuple[str, int], str]:
+        """(index name, ordinal) -> canonical id, for the duplicates in ``batch``."""
+        found: dict[tuple[str, int], str] = {}
+        if not self.cfg.dedup.enabled:
+            return found
+        groups: dict[str, list[_Pending]] = {"": [r for r in batch if r.article_plans]}
+        for rec in batch:
+            for plan in rec.pair_sets:
+                groups.setdefault(plan.spec.name, []).append(rec)
+        for name, recs in groups.items():
+            if not recs:
+                continue
+            index = self.article_index if name == "" else self.pair_index[name]
+            scopes = None if name == "" else [(r.article.claim or "").strip() for r in recs]
+            if name == "":
+                min_words = self.cfg.dedup.min_paragraph_words
+                texts = [dedup_text(r.article.paragraphs, min_words) for r in recs]
+            else:
+                texts = [r.article.text for r in recs]
+            canon = index.add_batch([r.article.id for r in recs], texts, scopes)
+            for rec, c in zip(recs, canon, strict=True):
+                if c is not None:
+                    found[(name, rec.ordinal)] = c
+        return found
+
+    def _note_duplicate(self, rec: _Pending, canonical: str, kind: str) -> None:
+        self.duplicate_counts[kind] += 1
+        self.duplicates_by_input[rec.input_name] += 1
+        if len(self.duplicates) < MAX_LISTED:
+            self.duplicates.append(
+                {"kind": kind, "input": rec.input_name, "where": rec.where,
+                 "id": rec.article.id, "duplicate_of": canonical}
+            )  # fmt: skip
+
+    def _add_pair(self, plan: OutputPlan, rec: _Pending, canonical: str | None) -> None:
+        if canonical is not None:
+            plan.skipped["duplicate"] += 1
+            self._note_duplicate(rec, canonical, f"pair:{plan.spec.name}")
+            return
+        label, why = stance_label(rec.article.label, plan.spec.stance)
+        if label is None:
+            plan.skipped[why] += 1
+            return
+        group = rec.article.id
+        if plan.spec.stance.group_by == "target":
+            group = "target:" + (rec.article.claim or "").strip()
+        plan.add(rec.ordinal, rec.article, group, label, label, "gold")
+
+    def _add_article(self, rec: _Pending, canonical: str | None) -> None:
+        art = rec.article
+        if canonical is not None:
+            self._note_duplicate(rec, canonical, "article")
+            for plan in rec.article_plans:
+                plan.skipped["duplicate"] += 1
+                if plan.spec.task == "stance":  # found, but its copy carries the story
+                    self.annotations_matched.add((plan.spec.name, art.id))
+            return
+        with self.timer("observe"):
+            self.labeler.observe(art)
+        for plan in rec.article_plans:
+            if plan.spec.task == "boilerplate":
+                plan.add(rec.ordinal, art, art.id, art.source)
+            elif plan.spec.task == "topic":
+                label, why = topic_label(art, plan.spec.topic)
+                if label is None:
+                    plan.skipped[why] += 1
+                else:
+                    plan.add(rec.ordinal, art, art.id, label, label, why)
+            elif plan.spec.task == "stance":
+                self._add_annotations(plan, rec)
+
+    def _add_annotations(self, plan: OutputPlan, rec: _Pending) -> None:
+        art, cfg = rec.article, plan.spec.stance
+        seen_targets: set[str] = set()
+        for ann in plan.spec.annotations.get(art.id, []):
+            self.annotations_matched.add((plan.spec.name, art.id))
+            if ann.target.strip() in seen_targets:
+                plan.skipped["duplicate_annotation"] += 1
+                continue
+            seen_targets.add(ann.target.strip())
+            label, why = stance_label(ann.label, cfg)
+            if label is None:
+                plan.skipped[why] += 1
+                continue
+            group = "target:" + ann.target.strip() if cfg.group_by == "target" else art.id
+            plan.add(rec.ordinal, art, group, label, label, "annotation", ann)
+
+    # ------------------------------------------------------------ after the pass
+    def finish(self) -> None:
+        """Flush the last batch, assign splits, and settle each output's label names."""
+        self.flush()
+        with self.timer("splits"):
+            for plan in self.plans:
+                plan.plan = plan.planner.assign()
+                fixed = plan.spec.fixed_labels
+                plan.spec.labels = fixed or sorted({lb for lb in plan.labels if lb is not None})
+
+    def unmatched_annotations(self, plan: OutputPlan) -> list[str]:
+        return [
+            aid
+            for aid in plan.spec.annotations
+            if (plan.spec.name, aid) not in self.annotations_matched
+        ]
+
+    def dedup_stats(self) -> dict:
+        out = {"article": self.article_index.stats.as_dict()}
+        out.update({f"pair:{k}": v.stats.as_dict() for k, v in self.pair_index.items()})
+        return out
