@@ -73,8 +73,18 @@ def library_versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     out = {"python": platform.python_version()}
-    for dist in ("khabar", "scikit-learn", "skops", "transformers", "torch", "tokenizers",
-                 "datasets", "mlflow", "onnxruntime", "numpy"):
+    for dist in (
+        "khabar",
+        "scikit-learn",
+        "skops",
+        "transformers",
+        "torch",
+        "tokenizers",
+        "datasets",
+        "mlflow",
+        "onnxruntime",
+        "numpy",
+    ):
         try:
             out[dist] = version(dist)
         except PackageNotFoundError:

@@ -248,6 +248,12 @@ class RunTracker:
                 json.dumps(metrics, ensure_ascii=False, indent=2), "utf-8"
             )
             mlflow.log_artifacts(str(folder), "evaluation")
+            if split == "test":
+                # The held-out test matrix also sits at the run root, where the UI shows it first.
+                root_png = folder / "root" / "confusion_matrix.png"
+                root_png.parent.mkdir()
+                shutil.copyfile(folder / "confusion_matrix_test.png", root_png)
+                mlflow.log_artifact(str(root_png))
 
     def log_scalars(self, values: dict[str, float]) -> None:
         if self.enabled:
