@@ -30,3 +30,6 @@ lint: setup
 
 test: lint
 	$(BIN)/python -m pytest -q -p no:cacheprovider --timeout 900 tests
+	# The notebooks run against a fresh demo folder (they run the demo themselves if it is absent).
+	rm -rf .nb-demo
+	KHABAR_DEMO_DIR=$(CURDIR)/.nb-demo $(BIN)/python -m pytest -q -p no:cacheprovider --nbmake notebooks

@@ -53,17 +53,31 @@ def _tiny_transformer(work: Path, uri: str, console: Console):
 
 
 def run_demo(workdir: Path, with_transformer: bool = True, console: Console | None = None) -> dict:
+    console = console or Console()
+    work = Path(workdir).resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    uri = f"sqlite:///{work / 'mlflow.db'}"
+    previous = os.environ.get("MLFLOW_TRACKING_URI")
+    os.environ["MLFLOW_TRACKING_URI"] = uri  # models:/ URIs below resolve in the demo's store
+    try:
+        return _run_chain(work, uri, with_transformer, console)
+    finally:
+        import mlflow
+
+        if previous is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = previous
+        mlflow.set_tracking_uri(previous)
+
+
+def _run_chain(work: Path, uri: str, with_transformer: bool, console: Console) -> dict:
     from inference.runner import run_tagging
     from inference.tagger import TaggerConfig, load_tagger
     from training.build_dataset import build_datasets
     from training.config import load_dataset_config
     from training.registry import promote
 
-    console = console or Console()
-    work = Path(workdir).resolve()
-    work.mkdir(parents=True, exist_ok=True)
-    uri = f"sqlite:///{work / 'mlflow.db'}"
-    os.environ["MLFLOW_TRACKING_URI"] = uri
     t0 = time.perf_counter()
 
     console.rule("1. build datasets from the sample corpus")
