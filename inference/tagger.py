@@ -19,8 +19,8 @@ from inference.furniture import FurnitureRules, default_rules
 from inference.preprocess import (
     boilerplate_inputs,
     boilerplate_row,
-    is_empty_paragraph,
     stance_row,
+    stance_text,
     topic_row,
 )
 from inference.schema import Article
@@ -142,25 +142,11 @@ class Tagger:
             targets.append(article.claim)
         return targets
 
-    def _stance_text(self, article: Article, labels: list | None) -> str:
-        if (
-            article.claim
-            and len(article.paragraphs) == 1
-            and article.paragraphs[0] == article.claim
-        ):
-            return article.claim  # a claim-only record has no text of its own to judge
-        keep = [
-            p
-            for i, p in enumerate(article.paragraphs)
-            if not is_empty_paragraph(p) and (labels is None or labels[i] != "boilerplate")
-        ]
-        return "\n".join(([article.title] if article.title else []) + keep)
-
     def _stance(self, articles: list[Article], bp_labels: list, out: list[dict]) -> None:
         bundle = self.bundles["stance"]
         rows, owners, targets = [], [], []
         for i, (art, labels) in enumerate(zip(articles, bp_labels, strict=True)):
-            text = self._stance_text(art, labels)
+            text = stance_text(art, labels)
             for target in self._stance_targets(art):
                 rows.append(
                     stance_row(f"{art.id}|{target}", target, text, bundle.normalizer_version)

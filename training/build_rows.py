@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from inference.furniture import FurnitureRules
-from inference.preprocess import boilerplate_inputs, topic_row
+from inference.preprocess import boilerplate_inputs
 from inference.schema import Article
 from training.examples import (
     Annotation,
@@ -85,7 +85,6 @@ def run_job(job: Job) -> JobResult:
     weak = labeler.label(art, inputs=inputs) if _needs_weak(job.planned) else None
     bp_labels = [w.label for w in weak] if weak is not None else None
     result = JobResult([], [], time.perf_counter() - weak_start, time.process_time() - weak_cpu)
-    story: str | None = None
     for p in job.planned:
         if p.task == "boilerplate":
             rows, skipped = boilerplate_rows(art, inputs, weak)
@@ -97,9 +96,7 @@ def run_job(job: Job) -> JobResult:
         elif p.annotation is None:
             _keep(result, p, pair_example(art, p.label, p.dataset), "empty_text")
         else:
-            if story is None:
-                story = topic_row(art, bp_labels)["text"]
-            row = annotation_example(art, story, p.annotation, p.label) if story else None
+            row = annotation_example(art, bp_labels, p.annotation, p.label)
             _keep(result, p, row, "empty_text")
     result.seconds, result.cpu = time.perf_counter() - start, time.process_time() - cpu
     return result

@@ -13,7 +13,13 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from inference.preprocess import ParagraphInput, boilerplate_row, stance_row, topic_row
+from inference.preprocess import (
+    ParagraphInput,
+    boilerplate_row,
+    stance_row,
+    stance_text,
+    topic_row,
+)
 from inference.schema import BOILERPLATE_LABELS, Article
 from training.config import DatasetConfig, StanceSetConfig, TopicDatasetConfig
 
@@ -208,13 +214,18 @@ def topic_example(
 
 def pair_example(article: Article, label: str, dataset: str) -> dict:
     """A record that is a stance pair: its claim/target and its text."""
-    row = stance_row(article.id, article.claim or "", article.text)
+    row = stance_row(article.id, article.claim or "", stance_text(article))
     row.update(label=label, provenance="gold", dataset=dataset)
     return row
 
 
-def annotation_example(article: Article, story_text: str, ann: Annotation, label: str) -> dict:
-    """An annotation joined to its article: the article's topic text is the text."""
-    row = stance_row(f"{article.id}|{ann.target}", ann.target, story_text)
+def annotation_example(
+    article: Article, bp_labels: list[str | None] | None, ann: Annotation, label: str
+) -> dict | None:
+    """An annotation joined to its article: its story (furniture dropped) is the text."""
+    text = stance_text(article, bp_labels)
+    if not text.strip():
+        return None
+    row = stance_row(f"{article.id}|{ann.target}", ann.target, text)
     row.update(label=label, provenance="annotation", dataset=ann.dataset)
     return row
