@@ -7,13 +7,21 @@ How a crash at any instant (kill -9) still ends with every input record exactly 
 3. ``--resume`` truncates the output back to the checkpoint's byte length (dropping a batch written
    after the last checkpoint) and skips the records the checkpoint says are done.
 Parquet output is staged as JSONL under the same protocol and converted at the end.
+
+``workers > 1`` tags batches in forked worker processes (each inherits the loaded tagger) and
+returns their output lines in input order; reading, writing and checkpoints stay in this process,
+so the protocol above is unchanged. The default uses two workers for sklearn models on a
+multi-core Linux machine and an input of more than a few batches (``default_workers``).
 """
 
 from __future__ import annotations
 
 import json
+import multiprocessing as mp
 import os
+import sys
 import time
+from collections import deque
 from collections.abc import Iterator
 from itertools import islice
 from pathlib import Path
@@ -67,6 +75,71 @@ def tag_items(tagger: Tagger, batch: list[Item]) -> list[dict]:
     articles = [it.article for it in batch if it.article is not None]
     tagged = iter(tagger.tag_batch(articles))
     return [next(tagged) if it.article is not None else _item_record(it) for it in batch]
+
+
+def _encode(records: list[dict]) -> tuple[bytes, int]:
+    """The output lines of ``records`` and how many of them are error records."""
+    lines = b"".join(json.dumps(r, ensure_ascii=False).encode() + b"\n" for r in records)
+    return lines, sum("error" in r for r in records)
+
+
+# ---------------------------------------------------------------- worker processes
+MAX_AUTO_WORKERS = 2
+MIN_BATCHES_PER_WORKER = 2  # below this, starting workers costs more than it saves
+_WORKER: dict = {}
+
+
+def _cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def default_workers(tagger: Tagger, n_records: int | None, batch_size: int) -> int:
+    """Processes for ``workers=None``: min(2, cores) for sklearn-only taggers on Linux.
+
+    One when a transformer model is loaded (torch already uses every core, and its thread pools
+    and GPU contexts are not fork-safe), when fork is unavailable, or when the input is so small
+    that the workers would idle.
+    """
+    kinds = {b.meta.get("kind") for b in tagger.bundles.values()}
+    if kinds - {"sklearn"} or not sys.platform.startswith("linux"):
+        return 1
+    workers = min(MAX_AUTO_WORKERS, _cpus())
+    if n_records is not None and n_records < workers * MIN_BATCHES_PER_WORKER * batch_size:
+        return 1
+    return workers
+
+
+def _init_worker(tagger: Tagger) -> None:
+    _WORKER["tagger"] = tagger  # inherited through fork: nothing is pickled or reloaded
+
+
+def _tag_encoded(batch: list[Item]) -> tuple[bytes, int]:
+    return _encode(tag_items(_WORKER["tagger"], batch))
+
+
+def _tagged(tagger: Tagger, batches: Iterator[list[Item]], workers: int) -> Iterator[tuple]:
+    """(records in the batch, output lines, error count) per batch, in input order."""
+    if workers <= 1:
+        for batch in batches:
+            yield (len(batch), *_encode(tag_items(tagger, batch)))
+        return
+    # fork, not spawn: workers start at once with the loaded models (shared copy-on-write), and a
+    # caller's script is not re-imported in the children (no __main__ guard needed). The pool is
+    # made before the progress bar's thread starts.
+    with mp.get_context("fork").Pool(workers, _init_worker, (tagger,)) as pool:
+        pending: deque = deque()
+        # A bounded window: Pool.imap would read the whole input ahead into its task queue.
+        for batch in batches:
+            pending.append((len(batch), pool.apply_async(_tag_encoded, (batch,))))
+            if len(pending) > 2 * workers:
+                n, result = pending.popleft()
+                yield (n, *result.get())
+        while pending:
+            n, result = pending.popleft()
+            yield (n, *result.get())
 
 
 class _Progress:
@@ -148,8 +221,11 @@ def run_tagging(
     batch_size: int = 256,
     progress: bool = True,
     encoding: str = "auto",
+    workers: int | None = None,
 ) -> dict:
-    """Tag every record under ``input_path`` into ``output`` (.jsonl or .parquet); return a summary."""
+    """Tag every record under ``input_path`` into ``output`` (.jsonl or .parquet); return a summary.
+
+    ``workers``: tagging processes; None picks ``default_workers``."""
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     staging, ckpt = _staging_path(output), output.with_name(output.name + CHECKPOINT_SUFFIX)
@@ -157,25 +233,28 @@ def run_tagging(
     t0, skipped = time.perf_counter(), state["records_done"]
     if not state.get("complete"):
         items = islice(iter_items(input_path, encoding, ReadStats()), skipped, None)
-        bar = _Progress(progress, count_records(input_path) if progress else None, skipped)
+        total = count_records(input_path) if progress or workers is None else None
+        if workers is None:
+            workers = default_workers(tagger, total and total - skipped, batch_size)
+        chunks = _tagged(tagger, _batches(items, batch_size), workers)
+        bar = None
         try:
             with open(staging, "ab") as fh:
-                for batch in _batches(items, batch_size):
-                    records = tag_items(tagger, batch)
-                    fh.write(
-                        b"".join(
-                            json.dumps(r, ensure_ascii=False).encode() + b"\n" for r in records
-                        )
-                    )
+                for n, lines, errors in chunks:
+                    if bar is None:  # started after the worker pool (see _tagged)
+                        bar = _Progress(progress, total, skipped)
+                    fh.write(lines)
                     fh.flush()
                     os.fsync(fh.fileno())
-                    state["records_done"] += len(batch)
+                    state["records_done"] += n
                     state["output_bytes"] = fh.tell()
-                    state["errors"] += sum("error" in r for r in records)
+                    state["errors"] += errors
                     _write_checkpoint(ckpt, state)
-                    bar.advance(len(batch))
+                    bar.advance(n)
         finally:
-            bar.close()
+            chunks.close()
+            if bar is not None:
+                bar.close()
         if output.suffix == ".parquet":
             jsonl_to_parquet(staging, output)
         state["complete"] = True

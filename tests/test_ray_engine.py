@@ -140,7 +140,7 @@ def test_ray_engine_matches_local_engine(ray_runtime, refs, archive, tmp_path):
     assert {k: summary[k] for k in ("records", "errors", "models")} == {
         k: local[k] for k in ("records", "errors", "models")
     }
-    assert set(local) <= set(summary)
+    assert set(local) - {"workers"} <= set(summary)  # the Ray engine sizes an actor pool instead
     assert summary["errors"] == 3  # malformed line, no body, bad gold labels
     assert not list(tmp_path.glob("*.partial.jsonl"))
     tagged = next(r for r in ours if r["id"] == "w0")  # Windows-1256 input tagged like UTF-8

@@ -114,6 +114,9 @@ def tag(
     backend: Annotated[
         str, typer.Option(help="auto | torch | onnx | onnx-int8 (transformer bundles).")
     ] = "auto",
+    workers: Annotated[
+        int | None, typer.Option(help="Tagging processes (default: 2 for sklearn models, else 1).")
+    ] = None,
 ) -> None:
     """Tag an archive, streaming, with a progress bar."""
     if engine == "ray":
@@ -135,7 +138,9 @@ def tag(
         from inference.tagger import load_tagger
 
         tagger = load_tagger(model, config=config, backend=backend)
-        summary = run_tagging(tagger, input, output, resume=resume, batch_size=batch_size)
+        summary = run_tagging(
+            tagger, input, output, resume=resume, batch_size=batch_size, workers=workers
+        )
     else:
         raise typer.BadParameter(f"unknown engine {engine!r} (local | ray)")
     typer.echo(json.dumps(summary, ensure_ascii=False), err=True)
