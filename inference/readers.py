@@ -195,6 +195,15 @@ def _decode_list_columns(record: dict) -> dict:
     return record
 
 
+def _table_row_item(record: dict, file: str, row: int) -> Item:
+    """A CSV/Parquet row: list columns arrive JSON-encoded, then the usual record checks."""
+    try:
+        record = _decode_list_columns(record)
+    except RecordError as exc:
+        return _error(file, row, str(exc), "RecordError")
+    return _item_from_record(record, file, row)
+
+
 def _iter_csv(path: Path, encoding: str) -> Iterator[Item]:
     enc = _sniff(path, encoding)
     csv.field_size_limit(1 << 30)
@@ -213,12 +222,7 @@ def _iter_csv(path: Path, encoding: str) -> Iterator[Item]:
                 return
             row += 1
             record = {k: (v if v != "" else None) for k, v in record.items() if k is not None}
-            try:
-                record = _decode_list_columns(record)
-            except RecordError as exc:
-                yield _error(str(path), row, str(exc), "RecordError")
-                continue
-            yield _item_from_record(record, str(path), row)
+            yield _table_row_item(record, str(path), row)
 
 
 def _iter_parquet(path: Path) -> Iterator[Item]:
@@ -228,13 +232,7 @@ def _iter_parquet(path: Path) -> Iterator[Item]:
     for batch in pq.ParquetFile(path).iter_batches(batch_size=1024):
         for record in batch.to_pylist():
             row += 1
-            record = {k: _cell(v) for k, v in record.items()}
-            try:
-                record = _decode_list_columns(record)
-            except RecordError as exc:
-                yield _error(str(path), row, str(exc), "RecordError")
-                continue
-            yield _item_from_record(record, str(path), row)
+            yield _table_row_item({k: _cell(v) for k, v in record.items()}, str(path), row)
 
 
 def _iter_txt(path: Path, encoding: str) -> Iterator[Item]:
