@@ -134,11 +134,19 @@ def test_resume_after_complete_run_is_a_no_op(tagger, tmp_path, fixture_articles
     assert _ids(tmp_path / "out.jsonl") == ids and summary["resumed_from"] == len(ids)
 
 
+def _records_done(ckpt: Path) -> int:
+    try:
+        return json.loads(ckpt.read_text())["records_done"]
+    except (FileNotFoundError, json.JSONDecodeError, KeyError):
+        return 0
+
+
 @pytest.mark.slow
 def test_kill_minus_nine_then_resume_is_exactly_once(sample_bundles, tmp_path, fixture_articles):
-    """Kill the tagger at random moments (SIGKILL), resume each time: every id exactly once."""
-    ids = _archive(tmp_path / "in.jsonl", fixture_articles, copies=40)
+    """SIGKILL the tagger at random moments while it writes, resume each time: every id once."""
+    ids = _archive(tmp_path / "in.jsonl", fixture_articles, copies=60)
     out = tmp_path / "out.jsonl"
+    ckpt = tmp_path / "out.jsonl.ckpt.json"
     models = [a for p in sample_bundles.values() for a in ("--model", str(p))]
     cmd = [
         sys.executable,
@@ -151,17 +159,25 @@ def test_kill_minus_nine_then_resume_is_exactly_once(sample_bundles, tmp_path, f
         "--output",
         str(out),
         "--batch-size",
-        "8",
+        "4",
     ]
     rng = random.Random(7)
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     kills = 0
-    for attempt in range(12):
-        args = cmd + (["--resume"] if attempt else [])
-        proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.time() + rng.uniform(2.0, 6.0)
-        while time.time() < deadline and proc.poll() is None:
-            time.sleep(0.05)
+    for attempt in range(8):
+        start_done = _records_done(ckpt)
+        proc = subprocess.Popen(
+            cmd + (["--resume"] if attempt else []),
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        # Wait until this attempt has checkpointed progress, then kill at a random instant of the
+        # write loop (mid-batch, between output and checkpoint, ...).
+        deadline = time.time() + 120
+        while proc.poll() is None and _records_done(ckpt) <= start_done and time.time() < deadline:
+            time.sleep(0.01)
+        time.sleep(rng.uniform(0.0, 0.3))
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             proc.wait()
@@ -172,6 +188,5 @@ def test_kill_minus_nine_then_resume_is_exactly_once(sample_bundles, tmp_path, f
     else:
         proc = subprocess.run(cmd + ["--resume"], env=env, capture_output=True)
         assert proc.returncode == 3
-    assert kills >= 1, "the run finished before any kill; make the archive bigger"
-    got = _ids(out)
-    assert got == ids  # none lost, none doubled, same order
+    assert kills >= 3, "the run finished too soon to be killed; make the archive bigger"
+    assert _ids(out) == ids  # none lost, none doubled, same order
