@@ -146,6 +146,7 @@ class _Progress:
     def __init__(self, enabled: bool, total: int | None, done: int):
         self.bar = None
         if enabled:
+            from rich.console import Console
             from rich.progress import (
                 BarColumn,
                 MofNCompleteColumn,
@@ -163,6 +164,7 @@ class _Progress:
                 TimeElapsedColumn(),
                 TimeRemainingColumn(),
                 transient=False,
+                console=Console(stderr=True),  # stdout stays clean for piping
             )
             self.task = self.bar.add_task("tag", total=total, completed=done, rate="-")
             self.bar.start()

@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from rich.console import Console
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -114,6 +115,7 @@ def _progress(enabled: bool) -> Progress:
         TextColumn("records"),
         TimeElapsedColumn(),
         disable=not enabled,
+        console=Console(stderr=True),  # stdout carries the JSON summary
     )
 
 
