@@ -333,6 +333,7 @@ def test_sample_config_builds_and_drops_the_republished_stories(tmp_path):
 @pytest.mark.data
 def test_shared_data_slice_builds(tmp_path, shared_data):
     cfg = load_dataset_config(REPO / "configs/datasets/shared_data.yaml")
+    cfg.workers = 1  # a 300-article slice: spawning workers would cost more than it saves
     for spec in cfg.inputs:  # point at the fixture's copy; 300 articles per corpus, all pairs
         spec.path = str(shared_data / Path(spec.path).relative_to("../shared/data"))
         spec.limit = 300 if spec.tasks != ["stance"] else None
