@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from inference.bundle import read_bundle_meta, write_bundle_meta
+from inference.classifier_heads import load_sequence_classifier
 from inference.transformer_inputs import InputFormat
 from inference.transformer_predictor import (
     MODEL_DIR,
@@ -80,13 +81,11 @@ def _logits_module(model, input_names: list[str]):
 
 def _export(model_dir: Path, target: Path, opset: int) -> None:
     import torch
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     # Eager attention: plain matmul/softmax ops that every opset >= 17 runtime supports.
-    model = AutoModelForSequenceClassification.from_pretrained(
-        model_dir, attn_implementation="eager"
-    )
+    model = load_sequence_classifier(model_dir, attn_implementation="eager")
     dummy = tokenizer(
         _SAMPLE_SENTENCES[:2], _SAMPLE_SENTENCES[2:4], padding=True, return_tensors="pt"
     )
@@ -155,7 +154,7 @@ def export_onnx(
     """Export ``bundle_dir/model`` to ``model.onnx`` (and ``model.int8.onnx``), check parity against
     torch on ``rows`` (default: built-in samples), and record it in ``bundle.json`` under ``onnx``.
     Returns the recorded ``onnx`` entry."""
-    from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoConfig, AutoTokenizer
 
     bundle_dir = Path(bundle_dir)
     meta = read_bundle_meta(bundle_dir)
@@ -171,7 +170,7 @@ def export_onnx(
             meta["task"], meta["labels"], fmt, tokenizer, runner, id2label, batch_size=PARITY_BATCH
         )
 
-    torch_model = AutoModelForSequenceClassification.from_pretrained(model_dir)
+    torch_model = load_sequence_classifier(model_dir)
     reference = predictor(TorchRunner(torch_model, "cpu")).predict_logits(rows)
 
     started = time.perf_counter()

@@ -3,7 +3,7 @@
 Inputs are shaped by ``inference.transformer_inputs`` (the same functions the trainer uses), encoded
 once, sorted by length so each batch pads little, run batched under ``torch.inference_mode()`` (or
 onnxruntime), put back in order, and pooled per row (topic windows). Backends:
-- ``torch``: ``AutoModelForSequenceClassification.from_pretrained(bundle/"model")``.
+- ``torch``: ``load_sequence_classifier(bundle/"model")`` (stock HF head or khabar's mean head).
 - ``onnx``: ``model.onnx`` (fp32, parity-checked at export); ``onnx-int8``: ``model.int8.onnx``.
 - ``auto``: on a GPU, torch; on CPU, ``model.onnx`` when present and onnxruntime is importable,
   else torch. The int8 model is used only when asked for: its predictions may differ slightly from
@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from inference.bundle import BundleError
+from inference.classifier_heads import load_sequence_classifier
 from inference.transformer_inputs import (
     InputFormat,
     build_model_inputs,
@@ -199,9 +200,7 @@ def load_transformer_predictor(
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     id2label = AutoConfig.from_pretrained(model_dir).id2label
     if chosen == "torch":
-        from transformers import AutoModelForSequenceClassification
-
-        runner = TorchRunner(AutoModelForSequenceClassification.from_pretrained(model_dir), device)
+        runner = TorchRunner(load_sequence_classifier(model_dir), device)
     else:
         runner = OnnxRunner(path / ONNX_FILES[chosen])
     log.info("transformer %s: backend %s on %s", meta.get("task"), chosen, device)

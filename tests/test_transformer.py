@@ -8,6 +8,7 @@ ONNX export. The real shared e5 encoder is only loaded (no training) and skipped
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -364,3 +365,46 @@ def test_shared_e5_encoder_loads_and_predicts(monkeypatch):
     assert tokenizer.convert_ids_to_tokens(features["input_ids"][0])[1] == "▁que"  # "query: "
     probs = predictor.predict_proba(rows)
     assert probs.shape == (2, 3) and np.allclose(probs.sum(axis=1), 1.0)
+
+
+# ---------------------------------------------------------------- mean-pooling head
+@pytest.mark.slow
+def test_mean_head_loads_encoder_weights_overfits_and_exports(tmp_path, encoder):
+    """head: mean — the encoder's pretrained weights load by name (only the head is new), the head
+    is recorded in the saved config, and the torch, reloaded and ONNX models agree."""
+    import torch
+    from safetensors.torch import load_file
+    from transformers import AutoConfig
+
+    from inference.bundle import load_bundle
+    from inference.classifier_heads import load_sequence_classifier
+    from inference.onnx_export import export_onnx
+
+    labels = ["agree", "disagree", "other"]
+    fresh = load_sequence_classifier(encoder, head="mean", num_labels=3)
+    pretrained = load_file(next(Path(encoder).glob("*.safetensors")))
+    state = fresh.state_dict()
+    encoder_keys = [k for k in pretrained if not k.startswith("pooler.")]
+    assert encoder_keys and all(
+        torch.equal(state[f"bert.{k}"], pretrained[k]) for k in encoder_keys
+    )
+    assert not any(k.startswith("bert.pooler") for k in state)  # mean head: no pooler
+
+    rows = stance_rows()
+    cfg = make_cfg("stance", encoder, head="mean")
+    result, _ = train_bundle(tmp_path, "stance", rows, labels, cfg)
+    assert max(h["val_macro_f1"] for h in result["history"]) == 1.0
+    assert AutoConfig.from_pretrained(tmp_path / "model").khabar_head == "mean"
+    assert train_accuracy(tmp_path, rows) == 1.0  # reloaded from the folder alone: mean head
+    entry = export_onnx(tmp_path, quantize_int8=False, rows=rows)
+    assert entry["files"]["model.onnx"]["max_abs_logit_diff"] < 1e-3
+    torch_probs = load_bundle(tmp_path, backend="torch").predict_proba(rows)
+    onnx_probs = load_bundle(tmp_path, backend="onnx").predict_proba(rows)
+    np.testing.assert_allclose(onnx_probs, torch_probs, atol=1e-4)
+
+
+def test_unknown_head_is_refused(encoder):
+    from inference.classifier_heads import load_sequence_classifier
+
+    with pytest.raises(ValueError, match="head 'max'"):
+        load_sequence_classifier(encoder, head="max")

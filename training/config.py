@@ -182,6 +182,9 @@ class TransformerModel(Strict):
     text_prefix: str = ""
     pair_first: Literal["target", "text"] = "target"
     pooling: Literal["mean", "max"] = "mean"
+    # Classifier input: the first token ("cls", the stock HF head) or the masked mean of the token
+    # states ("mean": what sentence encoders such as e5 are pretrained to produce).
+    head: Literal["cls", "mean"] = "cls"
 
 
 class TrainingParams(Strict):

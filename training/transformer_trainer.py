@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from inference.classifier_heads import load_sequence_classifier
 from inference.transformer_inputs import (
     InputFormat,
     build_model_inputs,
@@ -102,12 +103,11 @@ def resolve_precision(requested: str, cuda: bool) -> str:
     return requested
 
 
-def load_classifier(name_or_path: str, labels: list[str]):
-    """The pretrained encoder with a classification head for ``labels`` (stored in its config)."""
-    from transformers import AutoModelForSequenceClassification
-
-    return AutoModelForSequenceClassification.from_pretrained(
+def load_classifier(name_or_path: str, labels: list[str], head: str = "cls"):
+    """The pretrained encoder with a new ``head`` for ``labels`` (both stored in its config)."""
+    return load_sequence_classifier(
         name_or_path,
+        head=head,
         num_labels=len(labels),
         id2label=dict(enumerate(labels)),
         label2id={lab: i for i, lab in enumerate(labels)},
@@ -279,7 +279,7 @@ def _fit(cfg: TrainConfig, data, labels: list[str], out_dir: Path, on_epoch) -> 
     cuda = torch.cuda.is_available()
     fmt = InputFormat.from_config(cfg.model)
     tokenizer = AutoTokenizer.from_pretrained(cfg.model.name_or_path)
-    model = load_classifier(cfg.model.name_or_path, labels)
+    model = load_classifier(cfg.model.name_or_path, labels, cfg.model.head)
     train_ds = encode_split(data[cfg.data.train_split], cfg.task, tokenizer, fmt, labels)
     eval_split = data[cfg.data.eval_split] if cfg.data.eval_split in data else None
     has_eval = eval_split is not None and len(eval_split) > 0
