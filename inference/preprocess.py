@@ -260,7 +260,9 @@ def topic_row(
     boilerplate_labels: list[str | None] | None = None,
     normalizer_version: str = NORMALIZER_VERSION,
 ) -> dict:
-    return {"id": article.id, "text": topic_text(article, boilerplate_labels, normalizer_version)}
+    # The outlet travels with the text: topic models may read it (model.source_weight).
+    text = topic_text(article, boilerplate_labels, normalizer_version)
+    return {"id": article.id, "source": article.source or "", "text": text}
 
 
 def stance_row(

@@ -174,6 +174,12 @@ def _texts(rows: list[dict], key: str) -> list[str]:
     return [str(row.get(key) or "") for row in rows]
 
 
+def _sources(rows: list[dict]) -> list[str]:
+    """Outlet names as the topic source feature sees them: case and spacing do not matter, and a
+    row without one (older datasets, records without a source) is the empty, unknown outlet."""
+    return [str(row.get("source") or "").strip().casefold() for row in rows]
+
+
 def _boilerplate_frame(rows: list[dict]) -> pd.DataFrame:
     feats = np.asarray([row["features"] for row in rows], dtype=np.float64)
     if feats.ndim != 2 or feats.shape[1] != len(FEATURE_NAMES):
@@ -204,7 +210,7 @@ def rows_to_frame(task: str, rows: list[dict]) -> pd.DataFrame:
     if task == "boilerplate":
         return _boilerplate_frame(rows)
     if task == "topic":
-        return pd.DataFrame({"text": _texts(rows, "text")})
+        return pd.DataFrame({"text": _texts(rows, "text"), "source": _sources(rows)})
     if task == "stance":
         return _stance_frame(rows)
     raise ValueError(f"unknown task {task!r} (expected boilerplate, topic or stance)")

@@ -339,3 +339,45 @@ def test_output_folder_rules(tmp_path):
         train(cfg, tmp_path / "other")
     with pytest.raises(TrainError, match="needs tracking"):
         train(cfg, tmp_path / "x", register="name")
+
+
+def _outlet_articles(seed: int) -> list[dict]:
+    """Two outlets file the same kind of story under different sections (as ANT's do): outlet A
+    calls regional politics "politics", outlet B calls it "economy"; sports is sports everywhere."""
+    rng = random.Random(seed)
+    rows = []
+    for i, (article, label) in enumerate(_topic_articles(6, rng)):
+        if label == "economy":
+            continue
+        source = "outlet-a" if i % 2 else "outlet-b"
+        if label == "politics" and source == "outlet-b":
+            label = "economy"
+        article.source = source
+        rows.append({**topic_row(article), "label": label})
+    return rows
+
+
+def test_topic_source_feature_learns_each_outlets_taxonomy(tmp_path):
+    splits = {"train": _outlet_articles(1) * 2, "validation": _outlet_articles(2)}
+    data = make_dataset("topic", tmp_path, splits)
+    assert {r["source"] for r in splits["train"]} == {
+        "outlet-a",
+        "outlet-b",
+    }  # topic_row carries it
+    with_source = train(make_config("topic", data, source_weight=1.0), tmp_path / "src").bundle_dir
+    text_only = train(make_config("topic", data), tmp_path / "text").bundle_dir
+    held_out = _outlet_articles(3)
+    politics = [r for r in held_out if r["label"] in ("politics", "economy")]
+    got, _ = load_bundle(with_source).predict(politics)
+    assert got == [r["label"] for r in politics]  # same words, the outlet decides
+    got_text, _ = load_bundle(text_only).predict(politics)
+    assert got_text != [r["label"] for r in politics]  # without it the two taxonomies collide
+    unknown = [{**r, "source": "never-seen"} for r in held_out[:3]] + [
+        {k: v for k, v in held_out[3].items() if k != "source"}  # old rows without the key
+    ]
+    assert load_bundle(with_source).predict_proba(unknown).shape == (4, 3)
+
+
+def test_source_weight_is_refused_outside_topic(tmp_path):
+    with pytest.raises(ValueError, match="source_weight is a topic feature"):
+        make_config("stance", tmp_path, source_weight=1.0)

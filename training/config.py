@@ -171,6 +171,10 @@ class SklearnModel(Strict):
     class_weight: Literal["balanced"] | None = "balanced"
     calibrate: bool = True
     max_iter: int = 2000
+    # Topic only: weight of a one-hot of the article's source (outlet) next to the text features.
+    # Outlets file the same story under different sections (ANT: AlArabiya has no middleEast), so
+    # the outlet tells the model which taxonomy applies. Unknown or missing sources add nothing.
+    source_weight: float | None = Field(default=None, gt=0)
 
 
 class TransformerModel(Strict):
@@ -217,6 +221,12 @@ class TrainConfig(Strict):
     model: Annotated[SklearnModel | TransformerModel, Field(discriminator="kind")]
     training: TrainingParams = TrainingParams()
     tracking: TrackingConfig = TrackingConfig()
+
+    @model_validator(mode="after")
+    def _source_feature_is_topic_only(self) -> TrainConfig:
+        if getattr(self.model, "source_weight", None) and self.task != "topic":
+            raise ValueError(f"model.source_weight is a topic feature, not for task {self.task!r}")
+        return self
 
 
 # ---------------------------------------------------------------- loading

@@ -4,7 +4,7 @@ Only stock sklearn types go into a pipeline (no custom transformers, no lambdas)
 and load it against the allow-list in ``inference.sklearn_predictor``. Every pipeline consumes the
 DataFrame of ``inference.sklearn_predictor.rows_to_frame``:
 
-- topic: word + char n-gram TF-IDF of the text
+- topic: word + char n-gram TF-IDF of the text (+ a weighted one-hot of the source, optional)
 - stance: TF-IDF of the target, of the text, and scaled pair features (overlap, negation, numbers)
 - boilerplate: TF-IDF of the paragraph, of its neighbours, and scaled shape/position/rule features
   (``in_related_block``, ``prev_rule_any``... carry the paragraph sequence)
@@ -24,7 +24,7 @@ from sklearn.compose import ColumnTransformer
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from sklearn.svm import LinearSVC
 from threadpoolctl import threadpool_limits
 
@@ -90,7 +90,10 @@ def _context_vocab(cfg: SklearnModel) -> int | None:
 def feature_blocks(task: str, cfg: SklearnModel) -> list[tuple]:
     """The ColumnTransformer blocks (name, transformer, columns) for ``task``."""
     if task == "topic":
-        return _text_blocks(cfg, "text", "text")
+        blocks = _text_blocks(cfg, "text", "text")
+        if cfg.source_weight:
+            blocks.append(("source", OneHotEncoder(handle_unknown="ignore"), ["source"]))
+        return blocks
     if task == "stance":
         return [
             ("target_word", _word_tfidf(cfg), "target"),
@@ -118,7 +121,9 @@ def _classifier(cfg: SklearnModel):
 
 def build_pipeline(task: str, model_cfg: SklearnModel) -> Pipeline:
     """An unfitted pipeline: ColumnTransformer of ``feature_blocks`` -> classifier."""
-    features = ColumnTransformer(feature_blocks(task, model_cfg), sparse_threshold=1.0)
+    blocks = feature_blocks(task, model_cfg)
+    weights = {"source": model_cfg.source_weight} if any(b[0] == "source" for b in blocks) else None
+    features = ColumnTransformer(blocks, sparse_threshold=1.0, transformer_weights=weights)
     return Pipeline([("features", features), ("clf", _classifier(model_cfg))])
 
 

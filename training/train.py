@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 # The dataset columns each task's predictor reads (ARCHITECTURE.md "Built datasets").
 ROW_COLUMNS = {
     "boilerplate": ("id", "text", "prev_text", "next_text", "features", "rule"),
-    "topic": ("id", "text"),
+    "topic": ("id", "source", "text"),
     "stance": ("id", "target", "text"),
 }
 PREDICT_BATCH = 2048
