@@ -376,6 +376,8 @@ def test_topic_source_feature_learns_each_outlets_taxonomy(tmp_path):
         {k: v for k, v in held_out[3].items() if k != "source"}  # old rows without the key
     ]
     assert load_bundle(with_source).predict_proba(unknown).shape == (4, 3)
+    clf = load_bundle(with_source).predictor.model.named_steps["clf"]
+    assert clf.coef_.dtype == np.float32  # the one-hot block keeps the matrix float32
 
 
 def test_source_weight_is_refused_outside_topic(tmp_path):

@@ -76,6 +76,12 @@ def _char_tfidf(cfg: SklearnModel) -> TfidfVectorizer:
     )
 
 
+def _source_onehot() -> OneHotEncoder:
+    # float32 like the TF-IDF blocks: one float64 block would make the whole matrix, and so the
+    # fitted coefficients, float64 (twice the model size and the memory at tagging time).
+    return OneHotEncoder(handle_unknown="ignore", dtype=np.float32)
+
+
 def _text_blocks(cfg: SklearnModel, column: str, prefix: str) -> list[tuple]:
     blocks = [(f"{prefix}_word", _word_tfidf(cfg), column)]
     if cfg.char_ngrams is not None:
@@ -92,7 +98,7 @@ def feature_blocks(task: str, cfg: SklearnModel) -> list[tuple]:
     if task == "topic":
         blocks = _text_blocks(cfg, "text", "text")
         if cfg.source_weight:
-            blocks.append(("source", OneHotEncoder(handle_unknown="ignore"), ["source"]))
+            blocks.append(("source", _source_onehot(), ["source"]))
         return blocks
     if task == "stance":
         return [
