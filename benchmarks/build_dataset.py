@@ -7,11 +7,13 @@ processes) and, per stage, wall and CPU seconds side by side. On a shared machin
 counts waiting for a CPU, so the load average is printed too and records per CPU-second is the
 number to compare between runs. The target is 2,000 records/s on 2 cores.
 
-Stages: ``read`` (parse + schema, both passes), ``dedup`` (MinHash/LSH), ``observe`` (weak-label
-statistics, pass 1), ``weak_labels`` (labeling, pass 2), ``examples`` (rows through
-``inference.preprocess``: normalization, paragraph features, topic/stance text), ``splits``,
-``write`` (hashing, Arrow files, ``save_to_disk``). With ``--workers`` > 1 the CPU of weak_labels
-and examples is summed over the worker processes.
+Stages: ``read`` (split into records + parse, both passes), ``dedup`` (MinHash fingerprints, LSH
+lookups), ``observe`` (weak-label observation keys and counts, pass 1), ``weak_labels`` (labeling,
+pass 2), ``examples`` (rows through ``inference.preprocess``: normalization, paragraph features,
+topic/stance text), ``splits``, ``write`` (Arrow encoding, content hash, Arrow files,
+``save_to_disk``). With ``--workers`` > 1 the per-record work of both passes runs in the worker
+processes: a stage's CPU is its worker CPU plus its parent CPU. The "cpu (all processes)" line also
+counts what no stage does (process start-up and imports, passing chunks between processes).
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--config", type=Path, default=CONFIG)
     ap.add_argument("--set", dest="overrides", action="append", default=[], help="KEY=VALUE")
-    ap.add_argument("--workers", type=int, default=2, help="pass-2 worker processes (default 2)")
+    ap.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
     ap.add_argument("--limit", type=int, default=None, help="records per input (default: all)")
     ap.add_argument("--out", type=Path, default=None, help="keep the datasets here")
     ap.add_argument("--profile", action="store_true", help="cProfile the build (use --workers 1)")

@@ -354,3 +354,65 @@ def test_worker_processes_build_the_same_datasets(corpus):
     one, _ = build(corpus, config(corpus), "one")
     two, _ = build(corpus, config(corpus, workers=2), "two")
     assert two["content_hash"] == one["content_hash"]
+
+
+@pytest.mark.parametrize("dedup", [True, False])
+def test_workers_read_reject_and_number_records_like_one_process(corpus, dedup):
+    # Blank lines are no records, broken ones are rejected with their line: the workers parse the
+    # raw lines, the parent numbers them; both must agree with the single-process build.
+    news = [make_article(i, label=TOPICS[i % 3]) for i in range(50)]
+    news[30] = dict(news[3], id="copy-of-3")  # a duplicate (kept when dedup is off)
+    write_jsonl(corpus / "news.jsonl", news[:20] + ["", "{broken", *news[20:], "   ", {"id": "x"}])
+    settings = {"dedup": {"threshold": 0.7, "enabled": dedup}}
+    one, _ = build(corpus, config(corpus, **settings), "one")
+    two, _ = build(corpus, config(corpus, workers=3, **settings), "three")
+    assert two["content_hash"] == one["content_hash"]
+    for key in ("reading", "duplicates"):
+        assert two[key] == one[key]
+    assert {k: v["skipped"] for k, v in two["outputs"].items()} == {
+        k: v["skipped"] for k, v in one["outputs"].items()
+    }
+
+
+def test_json_and_jsonl_inputs_build_the_same_examples(corpus):
+    # JSON Lines are parsed in the workers from raw lines, other formats by the readers here.
+    news = [make_article(i, label=TOPICS[i % 3]) for i in range(30)]
+    write_jsonl(corpus / "news.jsonl", news)
+    (corpus / "news.json").write_text(json.dumps(news, ensure_ascii=False), encoding="utf-8")
+    as_jsonl, _ = build(corpus, config(corpus, workers=2), "jsonl")
+    cfg = config(corpus, workers=2)
+    cfg.inputs[0].path = "news.json"
+    as_json, _ = build(corpus, cfg, "json")
+    assert as_json["content_hash"] == as_jsonl["content_hash"]
+
+
+def test_encoded_rows_hash_the_documented_row_bytes():
+    # Workers encode rows as Arrow batches + content-hash bytes (joined by Arrow, or row by row
+    # when a list is ragged); both must be exactly row_bytes, and the batches the rows.
+    from training.dataset_writer import task_features
+    from training.row_parts import _FIELD_SEP, OutputFormat, encode_rows, row_bytes
+
+    rng = random.Random(4)
+    for task, columns in COLUMNS.items():
+        fmt = OutputFormat(task, columns, ("a", "b"), task_features(task, ["a", "b"]).arrow_schema)
+        for _ in range(150):
+            width = rng.choice([0, 1, 3])
+            rows = []
+            for _ in range(rng.randrange(6)):
+                row = {col: "".join(rng.choice("ab\x1fعن ") for _ in range(4)) for col in columns}
+                row.update(label=rng.choice("ab"))
+                if "index" in row:
+                    row["index"] = rng.randrange(-3, 99)
+                if "features" in row:
+                    ragged = rng.random() < 0.1
+                    row["features"] = [rng.random() for _ in range(width + ragged)]
+                rows.append((rng.choice(["train", "validation", "test"]), row))
+            part = encode_rows(fmt, rows)
+            expected = b"".join(
+                split.encode() + _FIELD_SEP + row_bytes(r, columns) for split, r in rows
+            )
+            assert part.digest == expected
+            by_split: dict = {}
+            for split, r in rows:
+                by_split.setdefault(split, []).append({**r, "label": "ab".index(r["label"])})
+            assert {s: b.to_pylist() for s, b in part.batches.items()} == by_split

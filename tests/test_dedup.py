@@ -11,10 +11,12 @@ from pydantic import ValidationError
 
 from training.config import DedupConfig
 from training.dedup import (
+    Fingerprints,
     NearDuplicateIndex,
     cluster_duplicates,
     dedup_text,
     estimated_jaccard,
+    fingerprints,
     minhash_signatures,
 )
 
@@ -143,3 +145,97 @@ def test_dedup_text_compares_the_story_not_the_furniture():
 def test_config_requires_bands_to_divide_permutations():
     with pytest.raises(ValidationError, match="multiple of dedup.bands"):
         DedupConfig(num_perm=64, bands=10)
+
+
+# ---------------------------------------------------------------- the index against a reference
+def _reference_batches(batches, cfg: DedupConfig) -> tuple[list, dict]:
+    """The index's rules, written plainly: a document's candidates are every indexed document
+    sharing a key in the same column, plus the first kept document of its own batch with that
+    key; an exact-text key answers at once, else the most similar candidate (older on ties) at
+    the threshold or above. Returns the answers and the statistics."""
+    indexed: list[tuple[str, np.ndarray, list[int]]] = []  # (id, signature, keys)
+    stats = {"seen": 0, "kept": 0, "exact": 0, "near": 0, "empty": 0, "candidates_checked": 0}
+    answers = []
+    for ids, texts, scopes in batches:
+        fps = fingerprints(texts, cfg, scopes)
+        n, inner, kept = len(indexed), {}, []
+        for i in range(len(ids)):
+            stats["seen"] += 1
+            keys = fps.keys[i].tolist()
+            if not fps.words[i]:
+                stats["empty"] += 1
+                answers.append(None)
+                continue
+            cands = [
+                (j, r)
+                for r, (_, _, ks) in enumerate(indexed)
+                for j in range(len(keys))
+                if ks[j] == keys[j]
+            ]
+            cands += [(j, n + inner[(j, k)]) for j, k in enumerate(keys) if (j, k) in inner]
+            cands.sort(key=lambda c: c[0] != cfg.bands)
+            answer, best, checked = None, None, set()
+            for j, ref in cands:
+                if ref in checked:
+                    continue
+                checked.add(ref)
+                other_id, other_sig = (
+                    indexed[ref][:2] if ref < n else (ids[ref - n], fps.sigs[ref - n])
+                )
+                if j == cfg.bands:
+                    stats["exact"] += 1
+                    answer = other_id
+                    break
+                stats["candidates_checked"] += 1
+                sim = float(np.mean(fps.sigs[i] == other_sig))
+                if sim >= cfg.threshold and (best is None or (-sim, ref) < best[0]):
+                    best = ((-sim, ref), other_id)
+            if answer is None and best is not None:
+                stats["near"] += 1
+                answer = best[1]
+            answers.append(answer)
+            if answer is None:
+                for j, k in enumerate(keys):
+                    inner.setdefault((j, k), i)
+                kept.append(i)
+        for i in kept:
+            indexed.append((ids[i], fps.sigs[i], fps.keys[i].tolist()))
+        stats["kept"] += len(kept)
+    return answers, stats
+
+
+def test_index_answers_like_the_plain_reference():
+    rng = np.random.default_rng(3)
+    words = [f"كلمة{i}" for i in range(50)]
+    stories = [" ".join(rng.choice(words, rng.integers(0, 20))) for _ in range(25)]
+    for cfg in (DedupConfig(threshold=0.5, num_perm=16, bands=8, shingle_words=1), DedupConfig()):
+        batches, n = [], 0
+        for _ in range(12):
+            size = int(rng.integers(0, 30))
+            texts = []
+            for _ in range(size):
+                story = stories[int(rng.integers(len(stories)))].split()
+                for _ in range(int(rng.integers(0, 3))):  # light edits: near duplicates
+                    if story:
+                        story[int(rng.integers(len(story)))] = str(rng.choice(words))
+                texts.append(" ".join(story))
+            scopes = [str(rng.choice(["", "a", "b"])) for _ in range(size)]
+            batches.append(([f"d{n + i}" for i in range(size)], texts, scopes))
+            n += size
+        expected, stats = _reference_batches(batches, cfg)
+        index = NearDuplicateIndex(cfg)
+        got = [a for ids, texts, scopes in batches for a in index.add_batch(ids, texts, scopes)]
+        assert got == expected
+        assert index.stats.as_dict() == stats
+
+
+def test_fingerprints_computed_elsewhere_give_the_same_answers():
+    texts = [STORY, OTHER, EDITED, "", STORY + " ", OTHER.replace("التمرين", "التدريب")]
+    ids = [f"d{i}" for i in range(len(texts))]
+    direct = NearDuplicateIndex(DedupConfig(threshold=0.7))
+    expected = direct.add_batch(ids, texts)
+    # Fingerprints of single texts (as workers compute them, chunk by chunk), stacked in order.
+    parts = [(fingerprints([t], DedupConfig(threshold=0.7)), 0) for t in texts]
+    index = NearDuplicateIndex(DedupConfig(threshold=0.7))
+    assert index.add_fingerprints(ids, Fingerprints.stack(parts)) == expected
+    assert index.stats.as_dict() == direct.stats.as_dict()

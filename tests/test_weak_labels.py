@@ -300,3 +300,123 @@ def test_weak_furniture_labels_are_precise_on_the_gold_dev_set(shared_data):
     assert m["furniture_precision"] >= 0.9, m
     assert m["story_marked_furniture"] <= 0.01, m
     assert m["furniture_recall"] >= 0.5, m
+
+
+# ---------------------------------------------------------------- fast paths (same answers)
+# Characters that stress the key functions: Arabic letters, diacritics and tatweel, presentation
+# forms, no-break space before combining marks, Latin case (dotted I, final sigma), punctuation,
+# underscores, zero-width characters, an emoji (beyond the BMP), a lone surrogate.
+_KEY_ALPHABET = (
+    [chr(c) for c in range(0x0600, 0x0700, 3)]
+    + [chr(c) for c in range(0xFE70, 0xFF00, 5)]
+    + list(" \t\n\xa0\xa0.,:;!?_-«»()،؛؟\u0640\u0640\u064b\u0653\u0654\u0301\u200c\u200d\ufeff")
+    + list("aAzZİıΣσς0159٣")
+    + ["\U0001f600", "\ud800", "\uffff"]
+)
+
+
+def _random_texts(seed: int, n: int) -> list[str]:
+    import random
+
+    rng = random.Random(seed)
+    return [
+        "".join(rng.choice(_KEY_ALPHABET) for _ in range(rng.randrange(0, 14))) for _ in range(n)
+    ]
+
+
+def test_match_key_fast_path_equals_the_regex_definition():
+    import re
+
+    from training.line_keys import match_key
+
+    def reference(normalized: str) -> str:
+        key = re.sub(r"[\W_]+", " ", normalized).strip().lower()
+        return key or normalized.strip()
+
+    for text in _random_texts(1, 5000) + [STORY_1, STORY_2, "...المزيد", "  "]:
+        assert match_key(text) == reference(text), repr(text)
+
+
+def test_batched_paragraph_keys_equal_one_by_one():
+    from inference.normalize import normalize
+    from training.line_keys import match_key, match_keys, paragraph_keys
+
+    texts = _random_texts(2, 3000) + [STORY_1, AGENCY_SENTENCE, "\ufefb\ufef7 ﷺ", "إِنَّ ـــ"]
+    assert paragraph_keys(texts) == [match_key(normalize(t)) for t in texts]
+    normalized = [normalize(t) for t in texts]
+    assert match_keys(normalized) == [match_key(t) for t in normalized]
+    for i in range(0, len(texts), 7):  # small batches too (each batch is one numpy pass)
+        assert paragraph_keys(texts[i : i + 7]) == [
+            match_key(normalize(t)) for t in texts[i : i + 7]
+        ]
+
+
+def test_bloom_filter_batch_add_equals_sequential_adds():
+    import random
+
+    import numpy as np
+
+    rng = random.Random(5)
+    for bits, k in [(6, 1), (8, 3), (10, 4), (16, 5)]:
+        one, many = BloomFilter(bits, k), BloomFilter(bits, k)
+        for _ in range(6):
+            hashes = [rng.getrandbits(64) for _ in range(rng.randrange(0, 50))]
+            hashes += hashes[:3]  # repeats inside one batch
+            rng.shuffle(hashes)
+            expected = [one.add(h) for h in hashes]
+            assert many.add_many(np.array(hashes, dtype=np.uint64)).tolist() == expected
+            assert many._bits == one._bits
+
+
+def test_observing_a_batch_equals_observing_one_by_one():
+    from training.weak_stats import observation_keys_many
+
+    arts = (
+        filler(12)
+        + filler(5, source="other")
+        + [
+            article("t1", [STORY_1, "تابعونا على تويتر"], title=OTHER_TITLE),
+            article("t2", [STORY_2, "تابعونا على تويتر"], title=OTHER_TITLE + " اليوم"),
+            article("t1-again", [STORY_1, "تابعونا على تويتر"], title=OTHER_TITLE),  # same story
+        ]
+    )
+    one = WeakLabeler(WeakLabelConfig(use_gold=False))
+    for art in arts:
+        one.observe(art)
+    one.finalize()
+    batch = WeakLabeler(WeakLabelConfig(use_gold=False))
+    batch.observe_keys(observation_keys_many(arts))
+    batch.finalize()
+    assert batch.repeat_counts_ == one.repeat_counts_
+    assert batch.source_articles_ == one.source_articles_
+    assert batch.title_hashes_.tolist() == one.title_hashes_.tolist()
+
+
+def test_label_inputs_equal_the_boilerplate_inputs_the_labeler_reads(fixture_articles):
+    from inference.furniture import default_rules
+    from inference.preprocess import boilerplate_inputs
+    from inference.schema import article_from_record
+    from training.label_inputs import LABEL_FEATURES, label_inputs
+
+    rules = default_rules()
+    arts = [article_from_record(a) for a in fixture_articles]
+    arts += [article("x", ["", STORY_1, "اقرأ أيضاً:", OTHER_TITLE, "المصدر: واس", "   ", "نهاية."])]
+    for art in arts:
+        full, light = boilerplate_inputs(art, rules), label_inputs(art, rules)
+        assert [(p.index, p.text, p.rule, p.rule_kind) for p in light] == [
+            (p.index, p.text, p.rule, p.rule_kind) for p in full
+        ]
+        assert [p.features for p in light] == [
+            {name: p.features[name] for name in LABEL_FEATURES} for p in full
+        ]
+
+
+def test_labeling_many_articles_equals_labeling_each(fixture_articles):
+    from inference.furniture import default_rules
+    from inference.preprocess import boilerplate_inputs
+    from inference.schema import article_from_record
+
+    arts = [article_from_record(a) for a in fixture_articles] + filler(4)
+    labeler = fitted(arts)
+    given = [boilerplate_inputs(a, default_rules()) if i % 2 else None for i, a in enumerate(arts)]
+    assert labeler.label_many(arts, given) == [labeler.label(a) for a in arts]

@@ -2,15 +2,21 @@
 
 ``build_datasets(cfg, out_dir)`` streams the inputs twice and never holds the articles in memory:
 
-1. pass 1 reads every record (``inference.readers.iter_items``, rejections kept with file:line),
-   drops exact and near duplicates (``training.dedup``; first copy kept), lets the weak labeler
-   observe the kept articles, and collects one compact split key per planned example;
+1. pass 1 reads every record (rejections kept with file:line), drops exact and near duplicates
+   (``training.dedup``; first copy kept), lets the weak labeler observe the kept articles, and
+   collects one compact split key per planned example. The per-record work (parsing, MinHash
+   fingerprints, observation keys: ``training.build_scan``) runs in the worker processes; the
+   parent adds the results up in input order (``training.build_plan``);
 2. between the passes the weak labeler is finalized and every output's splits are assigned
    (``training.splits``: duplicates are already gone, so near-duplicates cannot straddle splits);
-3. pass 2 reads the records again and builds each row through ``inference.preprocess``
-   (``training.build_rows``), writing every output split by split to Arrow files;
+3. pass 2 reads the records again; the workers build each row through ``inference.preprocess``
+   (``training.build_rows``) and encode them as Arrow batches, which the parent appends to each
+   output's Arrow files split by split;
 4. each output is saved as ``out_dir/<name>/`` (a ``DatasetDict``, ``label`` a ``ClassLabel``) and
    ``out_dir/manifest.json`` records counts, rejections, duplicates, hashes, config and timings.
+
+``cfg.workers`` processes do the per-record work of both passes (``training.build_workers``); with
+one, everything runs in this process, in the same order, with the same result.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -33,16 +39,22 @@ from rich.progress import (
 )
 
 from inference.furniture import FurnitureRules, default_rules
-from inference.readers import Item, ReadStats, iter_items
+from inference.readers import ReadStats
 from training.build_plan import OutputPlan, Pass1
-from training.build_rows import Job, Planned, run_jobs, set_context
+from training.build_records import iter_records
+from training.build_rows import Job, Planned, RowContext, build_chunk, save_context
+from training.build_scan import scan_records
+from training.build_workers import ChunkRunner
 from training.config import DatasetConfig, InputSpec
 from training.dataset_writer import OutputWriter
+from training.dataset_writer import preload as preload_datasets
 from training.examples import resolve_outputs, resolve_path
 from training.manifest import build_manifest
 from training.weak_labels import WeakLabeler
 
 TMP_DIR_NAME = ".khabar-build-tmp"
+SCAN_CHUNK = 256  # records per pass-1 chunk (fingerprints are vectorized over a chunk)
+ROW_CHUNK = 64  # articles per pass-2 chunk
 
 
 class StageTimer:
@@ -52,7 +64,9 @@ class StageTimer:
     weak_labels (labeling, pass 2), examples (rows through inference.preprocess), splits, write.
 
     CPU seconds are what a stage costs (wall time also counts waiting for a busy machine); with
-    workers, the CPU of pass-2 jobs is summed over the worker processes.
+    workers, the CPU of the per-record work of both passes is summed over the worker processes.
+    CPU is the calling thread's clock: the process clock has to add up every thread (the worker
+    pool's included), which took milliseconds per reading on a busy machine.
     """
 
     def __init__(self) -> None:
@@ -66,23 +80,28 @@ class StageTimer:
 
     @contextmanager
     def __call__(self, stage: str) -> Iterator[None]:
-        start, cpu = time.perf_counter(), time.process_time()
+        start, cpu = time.perf_counter(), time.thread_time()
         try:
             yield
         finally:
-            self.add(stage, time.perf_counter() - start, time.process_time() - cpu)
+            self.add(stage, time.perf_counter() - start, time.thread_time() - cpu)
 
-    def timed(self, items, stage: str):
+    def add_all(self, seconds: dict[str, float], cpu: dict[str, float]) -> None:
+        """Stage times measured elsewhere (a worker process)."""
+        for stage, c in cpu.items():
+            self.add(stage, seconds.get(stage, 0.0), c)
+
+    def timed(self, items: Iterable, stage: str) -> Iterator:
         """Iterate ``items``, charging the time spent producing each one to ``stage``."""
         it = iter(items)
         while True:
-            start, cpu = time.perf_counter(), time.process_time()
+            start, cpu = time.perf_counter(), time.thread_time()
             try:
                 item = next(it)
             except StopIteration:
-                self.add(stage, time.perf_counter() - start, time.process_time() - cpu)
+                self.add(stage, time.perf_counter() - start, time.thread_time() - cpu)
                 return
-            self.add(stage, time.perf_counter() - start, time.process_time() - cpu)
+            self.add(stage, time.perf_counter() - start, time.thread_time() - cpu)
             yield item
 
 
@@ -97,13 +116,6 @@ def resolve_inputs(cfg: DatasetConfig, base: Path) -> list[tuple[InputSpec, Path
     if dupes:
         raise ValueError(f"inputs: names must be unique (set 'name'); repeated: {dupes}")
     return [(spec, resolve_path(spec.path, base)) for spec in cfg.inputs]
-
-
-def _iter_input(spec: InputSpec, path: Path, stats: ReadStats | None) -> Iterator[Item]:
-    for n, item in enumerate(iter_items(path, spec.encoding, stats), start=1):
-        yield item
-        if spec.limit is not None and n >= spec.limit:
-            return
 
 
 def _progress(enabled: bool) -> Progress:
@@ -136,16 +148,21 @@ def build_datasets(cfg: DatasetConfig, out_dir: Path, progress: bool = True) -> 
     tmp = out_dir / TMP_DIR_NAME
     out_dir.mkdir(parents=True, exist_ok=True)
     try:
-        with _progress(progress) as bar:
-            reading = _run_pass1(sources, pass1, bar, timer)
+        with _progress(progress) as bar, ChunkRunner(cfg.workers) as runner:
+            if runner.parallel:
+                preload_datasets()
+            reading = _run_pass1(sources, pass1, runner, bar, timer)
             with timer("observe"):
                 labeler.finalize()
             pass1.finish()
             writers = _open_writers(pass1.plans, tmp)
-            _run_pass2(cfg, sources, pass1.plans, labeler, rules, writers, bar, timer, reading)
+            ctx = RowContext(labeler, rules, {name: w.format for name, w in writers.items()})
+            ref = save_context(ctx, tmp / "pass2-context.pkl") if runner.parallel else ctx
+            _run_pass2(sources, pass1.plans, ref, writers, out_dir, runner, bar, timer, reading)
         with timer("write"):
             for writer in writers.values():
-                writer.close(out_dir)
+                if not writer.closed:
+                    writer.close(out_dir)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     timer.add("total", time.perf_counter() - started, time.process_time() - started_cpu)
@@ -156,19 +173,43 @@ def build_datasets(cfg: DatasetConfig, out_dir: Path, progress: bool = True) -> 
     return manifest
 
 
-def _run_pass1(sources, pass1: Pass1, bar: Progress, timer: StageTimer) -> dict:
+def _chunks(items: Iterable, size: int) -> Iterator[list]:
+    chunk: list = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _run_pass1(sources, pass1: Pass1, runner: ChunkRunner, bar: Progress, timer) -> dict:
     """Read everything once; returns per-input ReadStats and how many records were used."""
     task = bar.add_task("pass 1/2: read, dedup, observe", total=None)
+    policy = pass1.scan_policy()
     reading: dict = {}
     ordinal = 0
     for spec, path in sources:
         stats = ReadStats()
         used = 0
-        for item in timer.timed(_iter_input(spec, path, stats), "read"):
-            ordinal += 1
-            bar.advance(task)
-            if item.article is not None:
-                used += pass1.add(ordinal, spec.label, item.where, item.article)
+        chunks = timer.timed(_chunks(iter_records(spec, path, stats), SCAN_CHUNK), "read")
+        for scanned in runner.map(scan_records, chunks, spec.label, policy):
+            timer.add_all(scanned.seconds, scanned.cpu)  # worker times
+            for i, item in enumerate(scanned.items):
+                ordinal += 1
+                stats.add(item)
+                if item.article is not None:
+                    used += pass1.add(
+                        ordinal,
+                        spec.label,
+                        item.where,
+                        item.article,
+                        scanned.roles[i],
+                        scanned.fingerprint(i),
+                        scanned.keys[i],
+                    )
+            bar.advance(task, len(scanned.items))
         reading[spec.label] = {"path": str(path), "stats": stats, "used": used}
     pass1.flush()
     bar.update(task, total=ordinal, completed=ordinal)
@@ -179,19 +220,16 @@ def _open_writers(plans: list[OutputPlan], tmp: Path) -> dict[str, OutputWriter]
     return {p.spec.name: OutputWriter(p.spec.name, p.spec.task, p.spec.labels, tmp) for p in plans}
 
 
-def _jobs(
-    sources, plans: list[OutputPlan], timer: StageTimer, bar: Progress, task
-) -> Iterator[Job]:
+def _jobs(sources, plans: list[OutputPlan], bar: Progress, task) -> Iterator[Job]:
     ordinal = 0
     for spec, path in sources:
-        for item in timer.timed(_iter_input(spec, path, None), "read"):
+        for record in iter_records(spec, path):
             ordinal += 1
-            bar.advance(task)
-            if item.article is None:
-                continue
+            if not ordinal % SCAN_CHUNK:
+                bar.advance(task, SCAN_CHUNK)
             planned = [_planned(plan, i, spec.label) for plan in plans for i in plan.take(ordinal)]
             if planned:
-                yield Job(item.article, planned)
+                yield Job(record, planned, ordinal)
 
 
 def _planned(plan: OutputPlan, i: int, input_name: str) -> Planned:
@@ -208,21 +246,27 @@ def _planned(plan: OutputPlan, i: int, input_name: str) -> Planned:
     )
 
 
-def _run_pass2(cfg, sources, plans, labeler, rules, writers, bar, timer, reading) -> None:
+def _run_pass2(sources, plans, ctx_ref, writers, out_dir, runner, bar, timer, reading) -> None:
     total = sum(r["stats"].read for r in reading.values())
     task = bar.add_task("pass 2/2: build rows, write", total=total)
-    set_context(labeler, rules)
     by_name = {p.spec.name: p for p in plans}
     start = time.perf_counter()
-    for result in run_jobs(_jobs(sources, plans, timer, bar, task), cfg.workers):
-        # Job times are CPU-side: summed over workers when parallel (see "pass2_wall").
-        timer.add("weak_labels", result.weak_seconds, result.weak_cpu)
-        timer.add("examples", result.seconds - result.weak_seconds, result.cpu - result.weak_cpu)
+    chunks = timer.timed(_chunks(_jobs(sources, plans, bar, task), ROW_CHUNK), "read")
+    for rows in runner.map(build_chunk, chunks, ctx_ref):
+        # Worker times are summed over the workers when parallel (the pass wall time: "pass2").
+        timer.add_all(rows.seconds, rows.cpu)
         with timer("write"):
-            for output, split, row in result.rows:
-                writers[output].add(split, row)
-        for output, reason in result.skipped:
-            by_name[output].skipped[reason] += 1
+            for output, part in rows.parts.items():
+                writers[output].add_part(part)
+        for (output, reason), n in rows.skipped.items():
+            by_name[output].skipped[reason] += n
+        # An output whose last example is in is saved now, while the workers build the others.
+        for plan in plans:
+            writer = writers[plan.spec.name]
+            if not writer.closed and plan.ordinals and plan.ordinals[-1] <= rows.last_ordinal:
+                with timer("write"):
+                    writer.close(out_dir)
+    bar.update(task, completed=total)
     timer.add("pass2", time.perf_counter() - start)
     for plan in plans:
         if plan.cursor != len(plan.ordinals):

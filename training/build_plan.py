@@ -1,10 +1,12 @@
-"""Pass 1 of the dataset builder: read every record once, drop duplicates, collect split keys.
+"""Pass 1 of the dataset builder, the in-order half: drop duplicates, count, collect split keys.
 
+The per-record work (parsing, MinHash fingerprints, weak-label observation keys) is done by
+``training.build_scan``, in worker processes; this class adds its results up in input order.
 Per kept example only compact keys are held (ordinal, label, a split key of ~40 bytes); the articles
-themselves are streamed again in pass 2. Records are buffered ``dedup.batch_size`` at a time so the
-MinHash signatures of a whole batch are computed in one vectorized call; everything that depends on
-"is this a duplicate" (weak-label observation, split keys) happens when a batch is flushed, in
-input order.
+themselves are streamed again in pass 2. Records are buffered ``dedup.batch_size`` at a time and
+looked up in the LSH index a batch at a time (the batches decide which near-duplicates meet, so
+they are the same whatever the number of workers); everything that depends on "is this a
+duplicate" (weak-label observation, split keys) happens when a batch is flushed, in input order.
 """
 
 from __future__ import annotations
@@ -14,10 +16,12 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from inference.schema import Article
+from training.build_scan import ARTICLE, PAIR, ScanPolicy
 from training.config import DatasetConfig
-from training.dedup import NearDuplicateIndex, dedup_text
+from training.dedup import Fingerprints, NearDuplicateIndex
 from training.examples import Annotation, OutputSpec, is_stance_pair, stance_label, topic_label
 from training.splits import SplitPlan, SplitPlanner
+from training.weak_stats import ArticleKeys
 
 MAX_LISTED = 1000  # duplicates / unmatched ids listed in the manifest (all are counted)
 
@@ -69,6 +73,8 @@ class _Pending:
     article: Article
     pair_sets: list[OutputPlan]  # stance sets this record is a pair of (then it is no article)
     article_plans: list[OutputPlan]  # outputs this article record may feed
+    fingerprint: tuple[Fingerprints, int] | None  # (a chunk's fingerprints, this record's row)
+    keys: ArticleKeys | None  # weak-label observation keys (articles)
 
 
 class Pass1:
@@ -88,8 +94,31 @@ class Pass1:
     def _stance_plans(self) -> list[OutputPlan]:
         return [p for p in self.plans if p.spec.task == "stance"]
 
-    def add(self, ordinal: int, input_name: str, where: str, article: Article) -> bool:
-        """Queue one valid record; False when no output uses it (it is then not kept at all)."""
+    def scan_policy(self) -> ScanPolicy:
+        """What the workers need to tell pair records from articles, as ``add`` does."""
+        stance = self._stance_plans()
+        articles = set()
+        for plan in self.plans:
+            spec = plan.spec
+            if spec.task != "stance":
+                articles |= spec.inputs
+            elif spec.annotations:  # an annotated article is looked up in these inputs
+                articles |= spec.annotation_inputs
+        pairs = frozenset(name for p in stance for name in p.spec.inputs)
+        return ScanPolicy(pairs, frozenset(articles), self.cfg.dedup)
+
+    def add(
+        self,
+        ordinal: int,
+        input_name: str,
+        where: str,
+        article: Article,
+        role: str | None,
+        fingerprint: tuple[Fingerprints, int] | None,
+        keys: ArticleKeys | None,
+    ) -> bool:
+        """Queue one valid record (its ``training.build_scan`` results with it); False when no
+        output uses it (it is then not kept at all)."""
         pair_sets, article_plans = [], []
         if is_stance_pair(article):
             pair_sets = [p for p in self._stance_plans() if input_name in p.spec.inputs]
@@ -97,7 +126,14 @@ class Pass1:
             article_plans = [p for p in self.plans if p.spec.wants_article(input_name, article.id)]
         if not pair_sets and not article_plans:
             return False
-        self._buffer.append(_Pending(ordinal, input_name, where, article, pair_sets, article_plans))
+        expected = PAIR if pair_sets else ARTICLE
+        if role != expected:
+            raise RuntimeError(f"{where}: scanned as {role!r}, planned as {expected!r}")
+        self._buffer.append(
+            _Pending(
+                ordinal, input_name, where, article, pair_sets, article_plans, fingerprint, keys
+            )
+        )
         if len(self._buffer) >= self.cfg.dedup.batch_size:
             self.flush()
         return True
@@ -109,12 +145,15 @@ class Pass1:
             return
         with self.timer("dedup"):
             dup_of = self._dedup(batch)
+        observed: list[ArticleKeys] = []
         for rec in batch:
             if rec.pair_sets:
                 for plan in rec.pair_sets:
                     self._add_pair(plan, rec, dup_of.get((plan.spec.name, rec.ordinal)))
-            else:
-                self._add_article(rec, dup_of.get(("", rec.ordinal)))
+            elif self._add_article(rec, dup_of.get(("", rec.ordinal))):
+                observed.append(rec.keys)
+        with self.timer("observe"):
+            self.labeler.observe_keys(observed)
 
     def _dedup(self, batch: list[_Pending]) -> dict[tuple[str, int], str]:
         """(index name, ordinal) -> canonical id, for the duplicates in ``batch``."""
@@ -129,13 +168,8 @@ class Pass1:
             if not recs:
                 continue
             index = self.article_index if name == "" else self.pair_index[name]
-            scopes = None if name == "" else [(r.article.claim or "").strip() for r in recs]
-            if name == "":
-                min_words = self.cfg.dedup.min_paragraph_words
-                texts = [dedup_text(r.article.paragraphs, min_words) for r in recs]
-            else:
-                texts = [r.article.text for r in recs]
-            canon = index.add_batch([r.article.id for r in recs], texts, scopes)
+            fps = Fingerprints.stack([r.fingerprint for r in recs])
+            canon = index.add_fingerprints([r.article.id for r in recs], fps)
             for rec, c in zip(recs, canon, strict=True):
                 if c is not None:
                     found[(name, rec.ordinal)] = c
@@ -164,7 +198,8 @@ class Pass1:
             group = "target:" + (rec.article.claim or "").strip()
         plan.add(rec.ordinal, rec.article, group, label, label, "gold")
 
-    def _add_article(self, rec: _Pending, canonical: str | None) -> None:
+    def _add_article(self, rec: _Pending, canonical: str | None) -> bool:
+        """Plan an article's examples; True when it is kept (and so observed by the labeler)."""
         art = rec.article
         if canonical is not None:
             self._note_duplicate(rec, canonical, "article")
@@ -172,9 +207,7 @@ class Pass1:
                 plan.skipped["duplicate"] += 1
                 if plan.spec.task == "stance":  # found, but its copy carries the story
                     self.annotations_matched.add((plan.spec.name, art.id))
-            return
-        with self.timer("observe"):
-            self.labeler.observe(art)
+            return False
         for plan in rec.article_plans:
             if plan.spec.task == "boilerplate":
                 plan.add(rec.ordinal, art, art.id, art.source)
@@ -186,6 +219,7 @@ class Pass1:
                     plan.add(rec.ordinal, art, art.id, label, label, why)
             elif plan.spec.task == "stance":
                 self._add_annotations(plan, rec)
+        return True
 
     def _add_annotations(self, plan: OutputPlan, rec: _Pending) -> None:
         art, cfg = rec.article, plan.spec.stance

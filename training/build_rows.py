@@ -1,23 +1,26 @@
 """Pass 2 of the dataset builder: turn one article and its planned examples into dataset rows.
 
-The work for one record is a :class:`Job` of plain, picklable values, so it runs the same in this
-process or in a worker process (``DatasetConfig.workers``). Workers are spawned (not forked: the
-parent runs a progress-bar thread and Arrow's thread pools) and receive the fitted weak labeler and
-the furniture rules once, at start-up, never per job. Results come back in job order, and at most
-a few chunks are in flight, so the articles are never all in memory.
+The work for a chunk of records is plain, picklable values (raw JSONL lines or parsed records, and
+the planned examples of each), so it runs the same in this process or in a worker process
+(``DatasetConfig.workers``, see ``training.build_workers``). What stays the same for the whole
+pass (the fitted weak labeler, the furniture rules, each output's Arrow schema) is a
+:class:`RowContext`, handed to a worker once: the parent saves it to a file and a worker loads it
+at its first chunk. A chunk comes back as one ``RowsPart`` per output (Arrow batches and
+content-hash bytes), so the parent only appends and hashes.
 """
 
 from __future__ import annotations
 
-import multiprocessing as mp
+import pickle
 import time
-from collections import deque
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
 
 from inference.furniture import FurnitureRules
 from inference.preprocess import boilerplate_inputs
 from inference.schema import Article
+from training.build_records import Record
 from training.examples import (
     Annotation,
     annotation_example,
@@ -25,6 +28,7 @@ from training.examples import (
     pair_example,
     topic_example,
 )
+from training.row_parts import OutputFormat, RowsPart, encode_rows
 
 
 @dataclass
@@ -43,26 +47,49 @@ class Planned:
 
 @dataclass
 class Job:
-    article: Article
+    record: Record
     planned: list[Planned]
+    ordinal: int = 0  # the record's number in the build (pass 1 numbering)
 
 
 @dataclass
-class JobResult:
-    rows: list[tuple[str, str, dict]]  # (output, split, row)
-    skipped: list[tuple[str, str]]  # (output, reason)
-    weak_seconds: float = 0.0  # wall time in the weak labeler
-    weak_cpu: float = 0.0  # CPU time in the weak labeler
-    seconds: float = 0.0  # wall time of the whole job
-    cpu: float = 0.0  # CPU time of the whole job
+class RowContext:
+    """Everything pass 2 needs besides the records: the same for every chunk."""
+
+    labeler: object  # a fitted training.weak_labels.WeakLabeler
+    rules: FurnitureRules
+    formats: dict[str, OutputFormat]  # output name -> how its rows are stored
 
 
-_CONTEXT: dict = {}
+@dataclass
+class ChunkRows:
+    """The rows of a chunk of jobs, per output, and the stage times spent building them."""
+
+    parts: dict[str, RowsPart] = field(default_factory=dict)
+    skipped: Counter = field(default_factory=Counter)  # (output, reason) -> examples
+    cpu: dict[str, float] = field(default_factory=Counter)  # stage -> CPU seconds
+    seconds: dict[str, float] = field(default_factory=Counter)  # stage -> wall seconds
+    last_ordinal: int = 0  # of the chunk's last job: every example up to it is in
 
 
-def set_context(labeler, rules: FurnitureRules) -> None:
-    """Install the fitted labeler and rules for :func:`run_job` (also a worker initializer)."""
-    _CONTEXT.update(labeler=labeler, rules=rules)
+_LOADED: dict[str, RowContext] = {}
+
+
+def save_context(ctx: RowContext, path: Path) -> str:
+    """Write ``ctx`` for the worker processes; returns the reference to pass with each chunk."""
+    with open(path, "wb") as fh:
+        pickle.dump(ctx, fh, protocol=pickle.HIGHEST_PROTOCOL)
+    return str(path)
+
+
+def _context(ref: RowContext | str) -> RowContext:
+    if isinstance(ref, RowContext):  # in-process: the object itself
+        return ref
+    if ref not in _LOADED:
+        _LOADED.clear()  # one build at a time per worker
+        with open(ref, "rb") as fh:
+            _LOADED[ref] = pickle.load(fh)
+    return _LOADED[ref]
 
 
 def _needs_weak(planned: list[Planned]) -> bool:
@@ -72,72 +99,78 @@ def _needs_weak(planned: list[Planned]) -> bool:
     )
 
 
-def run_job(job: Job) -> JobResult:
-    start, cpu = time.perf_counter(), time.process_time()
-    art = job.article
-    labeler, rules = _CONTEXT["labeler"], _CONTEXT["rules"]
-    inputs = None
-    if any(p.task == "boilerplate" for p in job.planned):
-        inputs = boilerplate_inputs(art, rules)
-    weak_start, weak_cpu = time.perf_counter(), time.process_time()
-    # The labeler reuses the paragraph inputs of the rows: boilerplate_inputs is the most
-    # expensive step of the build and must run once per article.
-    weak = labeler.label(art, inputs=inputs) if _needs_weak(job.planned) else None
+def _rows(
+    art: Article,
+    planned: list[Planned],
+    inputs: list | None,
+    weak: list | None,
+    out: ChunkRows,
+) -> list[tuple[str, str, dict]]:
+    """The rows of one article's planned examples, as (output, split, row); skips go to ``out``."""
     bp_labels = [w.label for w in weak] if weak is not None else None
-    result = JobResult([], [], time.perf_counter() - weak_start, time.process_time() - weak_cpu)
-    for p in job.planned:
+    rows: list[tuple[str, str, dict]] = []
+    for p in planned:
         if p.task == "boilerplate":
-            rows, skipped = boilerplate_rows(art, inputs, weak)
-            result.rows.extend((p.output, p.split, row) for row in rows)
-            result.skipped.extend((p.output, f"paragraph:{why}") for why in skipped)
-        elif p.task == "topic":
+            built, skipped = boilerplate_rows(art, inputs, weak)
+            rows.extend((p.output, p.split, row) for row in built)
+            out.skipped.update((p.output, f"paragraph:{why}") for why in skipped)
+            continue
+        if p.task == "topic":
             row = topic_example(art, bp_labels if p.clean else None, p.label, p.provenance)
-            _keep(result, p, row, "empty_text")
         elif p.annotation is None:
-            _keep(result, p, pair_example(art, p.label, p.dataset), "empty_text")
+            row = pair_example(art, p.label, p.dataset)
         else:
             row = annotation_example(art, bp_labels, p.annotation, p.label)
-            _keep(result, p, row, "empty_text")
-    result.seconds, result.cpu = time.perf_counter() - start, time.process_time() - cpu
-    return result
+        if row is None:
+            out.skipped[(p.output, "empty_text")] += 1
+        else:
+            rows.append((p.output, p.split, row))
+    return rows
 
 
-def _keep(result: JobResult, p: Planned, row: dict | None, reason: str) -> None:
-    if row is None:
-        result.skipped.append((p.output, reason))
-    else:
-        result.rows.append((p.output, p.split, row))
+def build_chunk(jobs: list[Job], ctx_ref: RowContext | str) -> ChunkRows:
+    """Parse, label and build the rows of a chunk of jobs; encode them per output.
 
-
-def _run_chunk(jobs: list[Job]) -> list[JobResult]:
-    return [run_job(job) for job in jobs]
-
-
-def _chunks(jobs: Iterable[Job], size: int) -> Iterator[list[Job]]:
-    chunk: list[Job] = []
-    for job in jobs:
-        chunk.append(job)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
-def run_jobs(jobs: Iterable[Job], workers: int, chunk_size: int = 32) -> Iterator[JobResult]:
-    """Results in job order; ``workers > 1`` runs chunks of jobs in spawned worker processes."""
-    if workers <= 1:
-        for job in jobs:
-            yield run_job(job)
-        return
-    ctx = mp.get_context("spawn")
-    init = (_CONTEXT["labeler"], _CONTEXT["rules"])
-    with ctx.Pool(workers, initializer=set_context, initargs=init) as pool:
-        in_flight: deque = deque()
-        # Pool.imap would drain the job generator (every article) into its queue; keep a window.
-        for chunk in _chunks(jobs, chunk_size):
-            in_flight.append(pool.apply_async(_run_chunk, (chunk,)))
-            if len(in_flight) >= 4 * workers:
-                yield from in_flight.popleft().get()
-        while in_flight:
-            yield from in_flight.popleft().get()
+    In stages over the whole chunk, so the weak labeler keys all its paragraphs in one call.
+    """
+    cpu = time.thread_time()
+    ctx = _context(ctx_ref)
+    out = ChunkRows(last_ordinal=jobs[-1].ordinal if jobs else 0)
+    t0 = time.perf_counter()
+    arts = [job.record.item() for job in jobs]
+    for item in arts:
+        if item.article is None:
+            raise RuntimeError(f"{item.where}: the inputs changed between the two passes")
+    arts = [item.article for item in arts]
+    t1 = time.perf_counter()
+    # The labeler reuses the paragraph inputs of the rows: boilerplate_inputs is the most
+    # expensive step of the build and must run once per article.
+    inputs = [
+        boilerplate_inputs(art, ctx.rules)
+        if any(p.task == "boilerplate" for p in job.planned)
+        else None
+        for art, job in zip(arts, jobs, strict=True)
+    ]
+    t2 = time.perf_counter()
+    weak_jobs = [i for i, job in enumerate(jobs) if _needs_weak(job.planned)]
+    labels = ctx.labeler.label_many([arts[i] for i in weak_jobs], [inputs[i] for i in weak_jobs])
+    weak: list = [None] * len(jobs)
+    for i, labeled in zip(weak_jobs, labels, strict=True):
+        weak[i] = labeled
+    t3 = time.perf_counter()
+    by_output: dict[str, list[tuple[str, dict]]] = {}
+    for art, job, ins, wl in zip(arts, jobs, inputs, weak, strict=True):
+        for output, split, row in _rows(art, job.planned, ins, wl, out):
+            by_output.setdefault(output, []).append((split, row))
+    t4 = time.perf_counter()
+    for output, rows in by_output.items():
+        out.parts[output] = encode_rows(ctx.formats[output], rows)
+    t5 = time.perf_counter()
+    out.seconds.update(
+        read=t1 - t0, examples=(t2 - t1) + (t4 - t3), weak_labels=t3 - t2, write=t5 - t4
+    )
+    # The CPU clock is a system call: read it once per chunk, share it out by wall time.
+    cpu = time.thread_time() - cpu
+    wall = sum(out.seconds.values()) or 1.0
+    out.cpu = Counter({stage: cpu * s / wall for stage, s in out.seconds.items()})
+    return out

@@ -5,18 +5,12 @@ per kept document (archives run to millions of articles) and whose answers are d
 processes (the dataset content hash depends on which copy is kept), which rules out Python's salted
 ``hash``. Everything here is seeded by constants, so two builds of the same input agree exactly.
 
-How it works:
-- a document is split on whitespace (ASCII lower-cased); each word gets a 64-bit hash by tabulation
-  (a random 64-bit value per (position in word, code point), summed), computed for a whole batch
-  of documents at once over their code points;
-- ``shingle_words`` consecutive word hashes combine into a shingle hash; a document shorter than
-  that is one shingle;
-- ``num_perm`` multiply-shift hash functions give the MinHash signature (uint32 per function); the
-  fraction of equal entries between two signatures estimates their shingle-set Jaccard similarity;
-- the signature is cut into ``bands`` bands; documents sharing any band key are candidates, and a
-  candidate is a near-duplicate when the estimated similarity reaches ``threshold``. An extra
-  "band" holds an order-sensitive hash of the word sequence: equal keys there are exact duplicates
-  (same words in the same order; whitespace and ASCII case do not count).
+How it works (fingerprints: ``training.minhash``):
+- each document gets a MinHash signature over its word shingles, cut into ``bands`` band keys,
+  plus an exact-text key (same words in the same order; whitespace and ASCII case do not count);
+- documents sharing any band key are candidates, and a candidate is a near-duplicate when the
+  estimated similarity (the fraction of equal signature entries) reaches ``threshold``; equal
+  exact-text keys are exact duplicates;
 - band keys of kept documents live in sorted numpy runs merged like an LSM tree (12 bytes per band
   per document), not in Python dicts (~100 bytes per entry).
 
@@ -28,154 +22,17 @@ match pairs with the same target).
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from training.config import DedupConfig
-
-_MAX_WORD_POS = 24  # characters beyond this share the last row of the tabulation table
-_CHAR_MASK = 0xFFF  # code point bits used: Basic Latin and Arabic never collide
-_SEED = 0x6B686162  # "khab"
-_SIG_EMPTY = np.uint32(0xFFFFFFFF)
-
-
-def _stable_hash64(text: str) -> int:
-    return int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest(), "little")
-
-
-@dataclass(frozen=True)
-class _Tables:
-    """The random constants behind word, shingle, permutation and band hashing."""
-
-    char_table: np.ndarray  # (_MAX_WORD_POS, 4096) uint64
-    position_mult: np.ndarray  # (1024,) uint64, odd: exact keys
-    shingle_mult: np.ndarray  # (shingle_words,) uint64, odd
-    perm_a: np.ndarray  # (num_perm,) uint64, odd
-    perm_b: np.ndarray  # (num_perm,) uint64
-    band_mult: np.ndarray  # (rows,) uint64, odd
-    band_salt: np.ndarray  # (bands,) uint64
-
-    @classmethod
-    def make(cls, num_perm: int, bands: int, shingle_words: int) -> _Tables:
-        rng = np.random.default_rng(_SEED)
-
-        def u64(*shape: int) -> np.ndarray:
-            return rng.integers(0, 2**64, size=shape, dtype=np.uint64, endpoint=False)
-
-        rows = num_perm // bands
-        return cls(
-            char_table=u64(_MAX_WORD_POS, _CHAR_MASK + 1),
-            position_mult=u64(1024) | np.uint64(1),
-            shingle_mult=u64(shingle_words) | np.uint64(1),
-            perm_a=u64(num_perm) | np.uint64(1),
-            perm_b=u64(num_perm),
-            band_mult=u64(rows) | np.uint64(1),
-            band_salt=u64(bands),
-        )
-
-
-def _code_points(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    """All texts joined by newlines as lower-cased code points, and each text's end offset."""
-    big = "\n".join(texts)
-    cp = np.frombuffer(big.encode("utf-32-le", errors="surrogatepass"), np.uint32).copy()
-    cp[(cp >= 65) & (cp <= 90)] += 32  # ASCII lower-case; Arabic has no case
-    ends = np.cumsum(np.fromiter((len(t) + 1 for t in texts), np.int64, len(texts))) - 1
-    return cp, ends
-
-
-def _is_space(cp: np.ndarray) -> np.ndarray:
-    # Controls, space, NBSP, the U+2000 spaces and zero-width space, narrow NBSP, ideographic space.
-    return (
-        (cp <= 32)
-        | (cp == 0xA0)
-        | ((cp >= 0x2000) & (cp <= 0x200B))
-        | (cp == 0x202F)
-        | (cp == 0x3000)
-    )
-
-
-def _word_hashes(texts: Sequence[str], tables: _Tables) -> tuple[np.ndarray, np.ndarray]:
-    """Word hashes of all texts concatenated, and each text's word count.
-
-    Whitespace-separated words, computed over code points in one pass for the whole batch: a word
-    hash is the sum of random 64-bit values indexed by (position in word, code point mod 4096).
-    """
-    cp, ends = _code_points(texts)
-    letters = np.flatnonzero(~_is_space(cp))
-    if not letters.size:
-        return np.zeros(0, np.uint64), np.zeros(len(texts), np.int64)
-    new_word = np.empty(letters.size, bool)
-    new_word[0] = True
-    new_word[1:] = np.diff(letters) > 1
-    starts = np.flatnonzero(new_word)
-    lengths = np.diff(np.append(starts, letters.size))
-    pos = np.arange(letters.size) - np.repeat(starts, lengths)
-    np.minimum(pos, _MAX_WORD_POS - 1, out=pos)
-    contrib = tables.char_table[pos, cp[letters] & _CHAR_MASK]
-    words = np.add.reduceat(contrib, starts)
-    # The newline after each text separates it, so a word never spans two texts.
-    doc_of_word = np.searchsorted(ends, letters[starts])
-    return words, np.bincount(doc_of_word, minlength=len(texts)).astype(np.int64)
-
-
-def _exact_keys(words: np.ndarray, counts: np.ndarray, tables: _Tables) -> np.ndarray:
-    """An order-sensitive 64-bit key of each text's word sequence (0 for an empty text)."""
-    keys = np.zeros(counts.size, np.uint64)
-    has = counts > 0
-    if not words.size:
-        return keys
-    doc_start = np.cumsum(counts) - counts
-    pos = np.arange(words.size) - np.repeat(doc_start, counts)
-    weighted = words * tables.position_mult[pos & (tables.position_mult.size - 1)]
-    keys[has] = np.add.reduceat(weighted, doc_start[has]) + counts[has].astype(np.uint64)
-    return keys
-
-
-def _shingle_hashes(
-    words: np.ndarray, counts: np.ndarray, k: int, tables: _Tables
-) -> tuple[np.ndarray, np.ndarray]:
-    """Shingle hashes of all documents concatenated, and each document's shingle count."""
-    n = words.size
-    doc_of_word = np.repeat(np.arange(counts.size), counts)
-    shingles = words * tables.shingle_mult[0]
-    for j in range(1, k):
-        nxt = np.zeros(n, np.uint64)
-        nxt[: n - j] = words[j:] * tables.shingle_mult[j]
-        same_doc = np.zeros(n, bool)
-        same_doc[: n - j] = doc_of_word[j:] == doc_of_word[: n - j]
-        shingles += np.where(same_doc, nxt, np.uint64(0))
-    # Keep positions 0 .. max(count - k, 0) of each document: the shingles fully inside it.
-    doc_start = np.repeat(np.cumsum(counts) - counts, counts)
-    per_doc = np.where(counts > 0, np.maximum(counts - k + 1, 1), 0)
-    keep = (np.arange(n) - doc_start) < np.repeat(per_doc, counts)
-    return shingles[keep], per_doc
-
-
-def minhash_signatures(texts: Sequence[str], cfg: DedupConfig) -> np.ndarray:
-    """MinHash signatures ``(len(texts), num_perm)`` uint32; an empty text gets all-max entries."""
-    tables = _Tables.make(cfg.num_perm, cfg.bands, cfg.shingle_words)
-    words, counts = _word_hashes(texts, tables)
-    return _signatures(words, counts, cfg, tables)
-
-
-def _signatures(
-    words: np.ndarray, counts: np.ndarray, cfg: DedupConfig, tables: _Tables
-) -> np.ndarray:
-    sigs = np.full((counts.size, cfg.num_perm), _SIG_EMPTY, np.uint32)
-    if not words.size:
-        return sigs
-    shingles, per_doc = _shingle_hashes(words, counts, cfg.shingle_words, tables)
-    has = per_doc > 0
-    offsets = (np.cumsum(per_doc) - per_doc)[has]
-    shift = np.uint64(32)
-    for p in range(cfg.num_perm):
-        # Multiply-shift hashing: the high 32 bits of a*x+b (mod 2^64) form a universal family.
-        h = (shingles * tables.perm_a[p] + tables.perm_b[p]) >> shift
-        sigs[has, p] = np.minimum.reduceat(h, offsets).astype(np.uint32)
-    return sigs
+from training.minhash import (  # noqa: F401  (minhash_signatures: part of this module's API)
+    Fingerprints,
+    fingerprints,
+    minhash_signatures,
+)
 
 
 def dedup_text(paragraphs: Sequence[str], min_words: int) -> str:
@@ -196,20 +53,32 @@ def estimated_jaccard(sig_a: np.ndarray, sig_b: np.ndarray) -> float:
 
 @dataclass
 class _Run:
-    """One sorted run of band keys: ``keys[:, j]`` sorted with ``ords[:, j]`` for column j."""
+    """One sorted run of band keys, all columns in one array: ``keys`` sorted, with the column
+    (band, or the exact-text column) and the canonical ordinal of each key aligned with it.
 
-    keys: np.ndarray  # (m, columns) uint64, each column sorted independently
-    ords: np.ndarray  # (m, columns) int64, canonical ordinals aligned with keys
+    One array, not one per column: a batch is looked up with one ``searchsorted`` per run instead
+    of one per run and column (a key only counts when its column matches too).
+    """
+
+    keys: np.ndarray  # (m * columns,) uint64, sorted
+    cols: np.ndarray  # (m * columns,) uint8
+    ords: np.ndarray  # (m * columns,) int64
+    size: int  # documents
 
     @classmethod
     def from_unsorted(cls, keys: np.ndarray, ords: np.ndarray) -> _Run:
-        order = np.argsort(keys, axis=0, kind="stable")
-        cols = np.arange(keys.shape[1])
-        return cls(keys[order, cols], np.broadcast_to(ords[:, None], keys.shape)[order, cols])
+        m, columns = keys.shape
+        flat = keys.ravel()
+        order = np.argsort(flat, kind="stable")
+        cols = np.tile(np.arange(columns, dtype=np.uint8), m)
+        return cls(flat[order], cols[order], np.repeat(ords, columns)[order], m)
 
-    @property
-    def size(self) -> int:
-        return self.keys.shape[0]
+    @classmethod
+    def merge(cls, a: _Run, b: _Run) -> _Run:
+        keys = np.concatenate([a.keys, b.keys])
+        order = np.argsort(keys, kind="stable")
+        cols = np.concatenate([a.cols, b.cols])[order]
+        return cls(keys[order], cols, np.concatenate([a.ords, b.ords])[order], a.size + b.size)
 
 
 @dataclass
@@ -241,8 +110,6 @@ class NearDuplicateIndex:
             raise ValueError(
                 f"dedup.num_perm ({self.cfg.num_perm}) must be a multiple of dedup.bands ({self.cfg.bands})"
             )
-        self._tables = _Tables.make(self.cfg.num_perm, self.cfg.bands, self.cfg.shingle_words)
-        self._rows = self.cfg.num_perm // self.cfg.bands
         self._ids: list[str] = []
         self._sigs = np.zeros((0, self.cfg.num_perm), np.uint32)
         self._runs: list[_Run] = []
@@ -258,11 +125,19 @@ class NearDuplicateIndex:
     ) -> list[str | None]:
         if not ids:
             return []
-        scopes = scopes if scopes is not None else [""] * len(ids)
-        words, counts = _word_hashes(texts, self._tables)
-        sigs = _signatures(words, counts, self.cfg, self._tables)
-        keys = self._band_keys(sigs, _exact_keys(words, counts, self._tables), scopes)
+        return self.add_fingerprints(ids, fingerprints(texts, self.cfg, scopes))
+
+    def add_fingerprints(self, ids: Sequence[str], fps: Fingerprints) -> list[str | None]:
+        """``add_batch`` for documents whose :func:`fingerprints` are already computed.
+
+        A batch is matched against the indexed documents and against its own earlier kept
+        documents; the answers depend on where batches start, so callers keep the same batches.
+        """
+        if not ids:
+            return []
+        sigs, keys, counts = fps.sigs, fps.keys, fps.words
         outer = self._candidates_in_runs(keys)
+        shared = _shared_keys(keys)  # (row, column): the key occurs in another row of the batch
         result: list[str | None] = []
         kept: list[int] = []
         inner: dict[tuple[int, int], int] = {}  # (column, key) -> batch row of a kept document
@@ -272,48 +147,54 @@ class NearDuplicateIndex:
                 self.stats.empty += 1
                 result.append(None)  # nothing to compare: never a duplicate, never indexed
                 continue
-            dup = self._match(i, sigs, keys, outer.get(i, ()), inner, ids)
+            # Only keys another row shares can meet in ``inner``: the others need no bookkeeping.
+            cols = np.flatnonzero(shared[i]).tolist() if shared[i].any() else []
+            dup = None
+            if cols or i in outer:
+                dup = self._match(i, sigs, keys, outer.get(i, ()), inner, ids, cols)
             result.append(dup)
             if dup is None:
-                for j, key in enumerate(keys[i].tolist()):
-                    inner.setdefault((j, key), i)
+                for j in cols:
+                    inner.setdefault((j, int(keys[i, j])), i)
                 kept.append(i)
         self._insert([ids[i] for i in kept], sigs[kept], keys[kept])
         return result
 
     # ------------------------------------------------------------ internals
-    def _band_keys(self, sigs: np.ndarray, exact: np.ndarray, scopes: Sequence[str]) -> np.ndarray:
-        """``(n, bands + 1)`` uint64: one key per band, then the exact-text key (all scope-salted)."""
-        n, bands = sigs.shape[0], self.cfg.bands
-        salt = np.fromiter((_stable_hash64(s) if s else 0 for s in scopes), np.uint64, n)
-        banded = sigs.reshape(n, bands, self._rows).astype(np.uint64) * self._tables.band_mult
-        keys = np.empty((n, bands + 1), np.uint64)
-        keys[:, :bands] = banded.sum(axis=2) + self._tables.band_salt + salt[:, None]
-        keys[:, bands] = exact ^ salt
-        return keys
-
     def _candidates_in_runs(self, keys: np.ndarray) -> dict[int, list[tuple[int, int]]]:
         """Batch row -> [(column, canonical ordinal)] for every key found in the indexed runs."""
         found: dict[int, list[tuple[int, int]]] = {}
+        columns = keys.shape[1]
+        flat = keys.ravel()
+        # Sorted queries: numpy's binary search starts from the previous answer, so a run is
+        # walked once instead of missing the cache on every query.
+        order = np.argsort(flat, kind="stable")
+        queries = flat[order]
         for run in self._runs:
-            for j in range(keys.shape[1]):
-                col = run.keys[:, j]
-                lo = np.searchsorted(col, keys[:, j], side="left")
-                hi = np.searchsorted(col, keys[:, j], side="right")
-                for i in np.flatnonzero(hi > lo).tolist():
-                    found.setdefault(i, []).extend((j, int(o)) for o in run.ords[lo[i] : hi[i], j])
+            lo = np.searchsorted(run.keys, queries, side="left")
+            hit = lo < run.keys.size
+            hit[hit] = run.keys[lo[hit]] == queries[hit]
+            for k in np.flatnonzero(hit).tolist():
+                q = int(order[k])
+                i, j = divmod(q, columns)
+                pos = int(lo[k])
+                while pos < run.keys.size and run.keys[pos] == queries[k]:
+                    if run.cols[pos] == j:
+                        found.setdefault(i, []).append((j, int(run.ords[pos])))
+                    pos += 1
         return found
 
-    def _match(self, i, sigs, keys, outer, inner, batch_ids) -> str | None:
+    def _match(self, i, sigs, keys, outer, inner, batch_ids, shared_cols) -> str | None:
         """The canonical id document ``i`` duplicates, or None.
 
         Candidates are refs: an indexed ordinal (< n), or n + row for a document kept earlier in
         this batch, so refs also order candidates by arrival (ties go to the older document).
+        ``shared_cols``: the columns where another row of the batch has the same key.
         """
         n = len(self._ids)
         candidates = list(outer)
-        for j, key in enumerate(keys[i].tolist()):
-            row = inner.get((j, key))
+        for j in shared_cols:
+            row = inner.get((j, int(keys[i, j])))
             if row is not None:
                 candidates.append((j, n + row))
         candidates.sort(key=lambda c: c[0] != self.cfg.bands)  # exact matches first
@@ -355,11 +236,16 @@ class NearDuplicateIndex:
         # Merge like a binary counter: O(log n) runs, each key re-sorted O(log n) times.
         while len(self._runs) > 1 and self._runs[-1].size * 2 >= self._runs[-2].size:
             b, a = self._runs.pop(), self._runs.pop()
-            merged_keys = np.concatenate([a.keys, b.keys])
-            merged_ords = np.concatenate([a.ords, b.ords])
-            order = np.argsort(merged_keys, axis=0, kind="stable")
-            cols = np.arange(merged_keys.shape[1])
-            self._runs.append(_Run(merged_keys[order, cols], merged_ords[order, cols]))
+            self._runs.append(_Run.merge(a, b))
+
+
+def _shared_keys(keys: np.ndarray) -> np.ndarray:
+    """``(n, columns)`` bool: row i's key in column j also occurs in another row, same column."""
+    shared = np.zeros(keys.shape, bool)
+    for j in range(keys.shape[1]):
+        _, inverse, counts = np.unique(keys[:, j], return_inverse=True, return_counts=True)
+        shared[:, j] = counts[inverse] > 1
+    return shared
 
 
 def cluster_duplicates(

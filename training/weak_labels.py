@@ -27,19 +27,31 @@ the model read the same normalized text and rule hits.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from array import array
-from collections import Counter
+from bisect import bisect_left
 from dataclasses import dataclass
-
-import numpy as np
 
 from inference.furniture import FurnitureRule, FurnitureRules, default_rules
 from inference.normalize import normalize
-from inference.preprocess import ParagraphInput, boilerplate_inputs, is_empty_paragraph
+from inference.preprocess import ParagraphInput, is_empty_paragraph
 from inference.schema import Article
 from training.config import WeakLabelConfig
+from training.label_inputs import label_inputs
+from training.line_keys import (  # noqa: F401  (text_hash: part of this module's API)
+    MIN_TITLE_WORDS,
+    loose_title_key,
+    match_key,
+    match_keys,
+    paragraph_key,
+    text_hash,
+)
+from training.weak_stats import (  # noqa: F401  (BloomFilter: part of this module's API)
+    ArticleKeys,
+    BloomFilter,
+    ObservationCounts,
+    observation_keys,
+)
 
 # Credits and datelines are furniture at the edges of a story (bylines above it, agency stamps and
 # datelines above or below it). Between two story paragraphs the same shapes are list items,
@@ -58,8 +70,6 @@ LABELLED_CREDIT_RULES = frozenset(
         "republished_from",
     }
 )
-# A title shorter than this is too generic ("الرياض", "كلمة أخيرة") to identify a related link.
-MIN_TITLE_WORDS = 3
 # Headlines listed under a "read also" header; a longer block is the story resuming.
 MAX_BLOCK_HEADLINES = 8
 # A header this short stands alone ("اقرأ أيضاً:"); a longer one carries its own single headline.
@@ -73,15 +83,11 @@ _STORY_OPENING = re.compile(
     r"|اشار|اشارت|اوضح|اوضحت|ذكر|ذكرت|يذكر|تشير|يشير|يشار|بحسب|حسب|تعد|يعد|تم|بعد|خلال|عن|علي|الي"
     r"|مع|منذ|ان|لكن|كما|اما|هذا|هذه|يري|تري)\b"
 )
-_PUNCT_RUN = re.compile(r"[\W_]+")
-# Near-equal title matching ignores these particles and a leading definite article.
-_PARTICLES = frozenset("في من علي الي عن مع و او ثم ب ل ك ان قد ما لا هل".split())
-_DEFINITE = re.compile(r"^(وال|بال|فال|كال|لل|ال)(?=\w{2})")
-MIN_LOOSE_TITLE_WORDS = 4
 # A statement this long (ending in . or !) is story text; a question may be a linked headline.
 MIN_SENTENCE_WORDS = 6
 _SENTENCE_END = re.compile(r"[.!]$")
 # A tatweel standing alone between spaces is a dash ("الرياضي ـ جدة"), not letter stretching.
+_TATWEEL = "\u0640"
 _TATWEEL_DASH = re.compile(r"(?<=\s)\u0640+(?=\s)|^\s*\u0640+(?=\s)")
 # A columnist's recurring closing words are story text (annotation guidelines), not furniture.
 _CLOSING_WORDS = re.compile(
@@ -99,54 +105,13 @@ class WeakLabel:
     kind: str | None = None
 
 
-def text_hash(*parts: str) -> int:
-    """A stable 64-bit hash (Python's ``hash`` changes between processes)."""
-    digest = hashlib.blake2b("\x1f".join(parts).encode("utf-8"), digest_size=8).digest()
-    return int.from_bytes(digest, "little")
-
-
-def match_key(normalized: str) -> str:
-    """Normalized text without punctuation, so '...المزيد' and '....المزيد' are one line."""
-    key = _PUNCT_RUN.sub(" ", normalized).strip().lower()
-    return key or normalized.strip()
-
-
-def loose_title_key(key: str) -> str:
-    """A headline without particles and the article 'ال', so near-equal wordings of one headline
-    ("بين الفرقاء في ليبيا" / "بين فرقاء ليبيا") meet; "" when too little is left to be specific."""
-    words = [_DEFINITE.sub("", w) for w in key.split() if w not in _PARTICLES]
-    return " ".join(words) if len(words) >= MIN_LOOSE_TITLE_WORDS else ""
-
-
-class BloomFilter:
-    """A fixed-size set of 64-bit hashes with rare false positives and no false negatives."""
-
-    def __init__(self, bits_log2: int = 27, n_hashes: int = 4):
-        self._mask = (1 << bits_log2) - 1
-        self._bits = bytearray((1 << bits_log2) // 8)
-        self._k = n_hashes
-
-    def _positions(self, h: int) -> list[int]:
-        h1, h2 = h & 0xFFFFFFFF, (h >> 32) | 1
-        return [(h1 + i * h2) & self._mask for i in range(self._k)]
-
-    def add(self, h: int) -> bool:
-        """Insert ``h``; True when it was (probably) already present."""
-        present = True
-        for pos in self._positions(h):
-            byte, bit = pos >> 3, 1 << (pos & 7)
-            if not self._bits[byte] & bit:
-                present = False
-                self._bits[byte] |= bit
-        return present
-
-
 @dataclass
 class _ArticleView:
     """What ``label`` needs about one article besides its paragraphs."""
 
     source: str
     title_key: str
+    loose_title_key: str  # loose_title_key(title_key): once per article, not once per paragraph
     author_key: str
     lead_end: int  # position (among non-empty paragraphs) of the first story paragraph
     tail_start: int  # position of the last story paragraph
@@ -161,53 +126,39 @@ class WeakLabeler:
         self.rules = rules
 
     # ------------------------------------------------------------ pass 1
-    def _init_stats(self) -> None:
-        self._rules = self.rules or (
-            FurnitureRules.from_dicts(self.config.rules) if self.config.rules else default_rules()
-        )
-        self._seen_articles = BloomFilter(bits_log2=26, n_hashes=5)
-        self._seen_paragraphs = BloomFilter(bits_log2=28, n_hashes=4)
-        self._repeat_counts: dict[int, int] = {}
-        self._source_articles: Counter[str] = Counter()
-        self._titles = array("Q")
-
-    def _ensure_counting(self) -> None:
+    def _ensure_counting(self) -> ObservationCounts:
         if hasattr(self, "repeat_counts_"):
             raise RuntimeError("WeakLabeler.observe() called after finalize()")
-        if not hasattr(self, "_seen_paragraphs"):
-            self._init_stats()
+        if not hasattr(self, "_counts"):
+            self._counts = ObservationCounts()
+        return self._counts
 
     def observe(self, article: Article) -> None:
         """Count ``article``'s paragraphs and index its title (pass 1, streaming)."""
-        self._ensure_counting()
-        source = article.source or ""
-        # The same story fetched twice must not count as two articles repeating its lines.
-        if self._seen_articles.add(text_hash(source, article.title or "", article.text)):
-            return
-        self._source_articles[source] += 1
-        title_key = match_key(normalize(article.title or ""))
-        if len(title_key.split()) >= MIN_TITLE_WORDS:
-            self._titles.append(text_hash(source, title_key))
-            loose = loose_title_key(title_key)
-            if loose:
-                self._titles.append(text_hash(source, "~", loose))
-        keys = {match_key(normalize(p)) for p in article.paragraphs if not is_empty_paragraph(p)}
-        for key in keys:
-            h = text_hash(source, key)
-            if self._seen_paragraphs.add(h):
-                # Seen before: start exact counting at 2 (this article and the earlier one).
-                self._repeat_counts[h] = self._repeat_counts.get(h, 1) + 1
+        self.observe_keys([observation_keys(article)])
+
+    def observe_keys(self, batch: list[ArticleKeys]) -> None:
+        """Add the :func:`observation_keys` of articles, in input order (the dataset builder
+        computes them in its worker processes); the same as observing the articles one by one."""
+        self._ensure_counting().add(batch)
 
     def finalize(self) -> None:
         """Freeze the pass-1 statistics into the fitted attributes (names ending in ``_``)."""
-        self._ensure_counting()
-        self.rules_ = self._rules
+        counts = self._ensure_counting()
+        self.rules_ = self.rules or (
+            FurnitureRules.from_dicts(self.config.rules) if self.config.rules else default_rules()
+        )
         self._rule_by_name = {rule.name: rule for rule in self.rules_.rules}
-        self.repeat_counts_ = self._repeat_counts
-        self.source_articles_ = dict(self._source_articles)
-        self.title_hashes_ = np.unique(np.frombuffer(self._titles, dtype=np.uint64))
+        self.repeat_counts_ = counts.repeat_counts
+        self.source_articles_ = dict(counts.source_articles)
+        self.title_hashes_ = counts.title_hashes()
         # The filters are only needed while counting; they are most of the memory.
-        del self._seen_articles, self._seen_paragraphs, self._titles
+        del self._counts
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state.pop("_title_list", None)  # a lookup copy of title_hashes_, rebuilt on demand
+        return state
 
     # ------------------------------------------------------------ statistics lookups
     def articles_with(self, source: str, key: str) -> int:
@@ -216,37 +167,49 @@ class WeakLabeler:
 
     def is_repeated_furniture(self, source: str, text: str, key: str) -> bool:
         """A line recurring verbatim across many articles of one source is page furniture."""
-        rep = self.config.repetition
         n_words = len(text.split())
-        if (
-            not rep.enabled
-            or n_words > rep.max_words
-            or not _may_be_repeated_furniture(text, n_words, self.config.content_min_words)
-        ):
-            return False
-        count = self.articles_with(source, key)
+        return self._may_repeat(text, n_words) and self._repeated(
+            source, self.articles_with(source, key)
+        )
+
+    def _may_repeat(self, text: str, n_words: int) -> bool:
+        """Whether a line of ``n_words`` words may be repeated furniture (needs no counts)."""
+        rep = self.config.repetition
+        return (
+            rep.enabled
+            and n_words <= rep.max_words
+            and _may_be_repeated_furniture(text, n_words, self.config.content_min_words)
+        )
+
+    def _repeated(self, source: str, count: int) -> bool:
+        rep = self.config.repetition
         share = count / max(self.source_articles_.get(source, 1), 1)
         return count >= rep.min_articles and share >= rep.min_share
 
     def is_other_title(self, source: str, key: str, own_title_key: str) -> bool:
         """``key`` equals or near-equals the title of another observed article of ``source``."""
+        own_loose = loose_title_key(own_title_key)
+        return self._other_title(source, key, text_hash(source, key), own_title_key, own_loose)
+
+    def _other_title(self, source: str, key: str, h: int, own_key: str, own_loose: str) -> bool:
+        """``is_other_title`` given ``h = text_hash(source, key)`` (the paragraph's count key)."""
         cfg = self.config.related_titles
-        if not cfg.enabled or key == own_title_key:
+        if not cfg.enabled or key == own_key:
             return False
         if not MIN_TITLE_WORDS <= len(key.split()) <= cfg.max_words:
             return False
-        if self._has_title(text_hash(source, key)):
+        if self._has_title(h):
             return True
         loose = loose_title_key(key)
-        return (
-            bool(loose)
-            and loose != loose_title_key(own_title_key)
-            and self._has_title(text_hash(source, "~", loose))
-        )
+        return bool(loose) and loose != own_loose and self._has_title(text_hash(source, "~", loose))
 
     def _has_title(self, h: int) -> bool:
-        i = int(np.searchsorted(self.title_hashes_, np.uint64(h)))
-        return bool(i < len(self.title_hashes_) and self.title_hashes_[i] == h)
+        # bisect on an array of Python-comparable ints: a scalar np.searchsorted costs ~5x more.
+        titles = self.__dict__.get("_title_list")
+        if titles is None:
+            titles = self._title_list = array("Q", self.title_hashes_.tobytes())
+        i = bisect_left(titles, h)
+        return i < len(titles) and titles[i] == h
 
     # ------------------------------------------------------------ pass 2
     def label(
@@ -255,19 +218,45 @@ class WeakLabeler:
         """One :class:`WeakLabel` per paragraph of ``article.paragraphs`` (empty ones included).
 
         ``inputs``: ``boilerplate_inputs(article, rules)`` when the caller already has them (the
-        dataset builder computes them for its rows), computed with the same rules as this labeler.
+        dataset builder computes them for its rows), computed with the same rules as this labeler;
+        else the fields the labeler reads are computed (``training.label_inputs``).
         """
-        if self.config.use_gold and article.labels is not None:
-            return gold_labels(article)
-        if not hasattr(self, "repeat_counts_"):
+        return self.label_many([article], [inputs])[0]
+
+    def label_many(
+        self, articles: list[Article], inputs: list[list[ParagraphInput] | None]
+    ) -> list[list[WeakLabel]]:
+        """``[label(a, i) for a, i in zip(articles, inputs)]``; the line keys of all the articles
+        are computed in one ``match_keys`` call (its cost is per character, not per call)."""
+        gold = [self.config.use_gold and art.labels is not None for art in articles]
+        if not all(gold) and not hasattr(self, "repeat_counts_"):
             raise RuntimeError("WeakLabeler.label() called before observe()/finalize()")
+        inputs = [
+            None
+            if is_gold
+            else given
+            if given is not None
+            else label_inputs(art, self.rules_)  # the fields it reads, not the model's features
+            for art, given, is_gold in zip(articles, inputs, gold, strict=True)
+        ]
+        keys = iter(match_keys([p.text for ps in inputs if ps for p in ps]))
+        out = []
+        for art, ps, is_gold in zip(articles, inputs, gold, strict=True):
+            if is_gold:
+                out.append(gold_labels(art))
+            else:
+                out.append(self._label_article(art, ps, [next(keys) for _ in ps]))
+        return out
+
+    def _label_article(
+        self, article: Article, inputs: list[ParagraphInput], keys: list[str]
+    ) -> list[WeakLabel]:
         out = [WeakLabel(None, "empty") for _ in article.paragraphs]
-        if inputs is None:
-            inputs = boilerplate_inputs(article, self.rules_)
-        view = self._view(article, inputs)
+        n_words = [len(p.text.split()) for p in inputs]  # once per paragraph, read by every test
+        view = self._view(article, inputs, n_words)
         for k, p in enumerate(inputs):
             hit = self._rule_by_name[p.rule] if p.rule else self._dash_variant_hit(article, p)
-            out[p.index] = self._label_one(p, k, view, hit)
+            out[p.index] = self._label_one(p, k, n_words[k], keys[k], view, hit)
         return out
 
     def _dash_variant_hit(self, article: Article, p: ParagraphInput) -> FurnitureRule | None:
@@ -277,29 +266,37 @@ class WeakLabeler:
         tatweel, which leaves "الرياضي جده" with nothing marking it as a byline.
         """
         raw = article.paragraphs[p.index]
-        if not _TATWEEL_DASH.search(raw):
+        # The substring test first: the regex scan costs ~10x more and nearly never matches.
+        if _TATWEEL not in raw or not _TATWEEL_DASH.search(raw):
             return None
         return self.rules_.match(normalize(_TATWEEL_DASH.sub(" - ", raw)))
 
-    def _is_story(self, p: ParagraphInput) -> bool:
-        return p.rule is None and len(p.text.split()) >= self.config.content_min_words
-
-    def _view(self, article: Article, inputs: list[ParagraphInput]) -> _ArticleView:
-        story = [k for k, p in enumerate(inputs) if self._is_story(p)]
+    def _view(
+        self, article: Article, inputs: list[ParagraphInput], n_words: list[int]
+    ) -> _ArticleView:
+        min_words = self.config.content_min_words
+        story = [k for k, p in enumerate(inputs) if p.rule is None and n_words[k] >= min_words]
         author = article.extra.get("author")
+        title_key = paragraph_key(article.title or "")
         return _ArticleView(
             source=article.source or "",
-            title_key=match_key(normalize(article.title or "")),
-            author_key=match_key(normalize(author)) if isinstance(author, str) else "",
+            title_key=title_key,
+            loose_title_key=loose_title_key(title_key),
+            author_key=paragraph_key(author) if isinstance(author, str) else "",
             lead_end=story[0] if story else len(inputs),
             tail_start=story[-1] if story else -1,
             related_block=related_block_flags(inputs),
         )
 
     def _label_one(
-        self, p: ParagraphInput, k: int, view: _ArticleView, hit: FurnitureRule | None
+        self,
+        p: ParagraphInput,
+        k: int,
+        n_words: int,
+        key: str,
+        view: _ArticleView,
+        hit: FurnitureRule | None,
     ) -> WeakLabel:
-        key = match_key(p.text)
         if hit is not None:
             in_body = view.lead_end < k < view.tail_start
             edge_only = hit.kind in EDGE_ONLY_KINDS and hit.name not in LABELLED_CREDIT_RULES
@@ -312,20 +309,23 @@ class WeakLabeler:
             return WeakLabel("content", "content:title") if at_top else WeakLabel(None, "abstain")
         if view.author_key and key == view.author_key and len(key.split()) <= MAX_BYLINE_WORDS:
             return WeakLabel("boilerplate", "byline", "credit")
-        if self.is_repeated_furniture(view.source, p.text, key):
+        # One hash of the line serves both lookups: the repetition counts and the title index
+        # are keyed by the same text_hash(source, key).
+        h = text_hash(view.source, key)
+        count = self.repeat_counts_.get(h, 1)  # distinct observed articles carrying this line
+        if self._may_repeat(p.text, n_words) and self._repeated(view.source, count):
             return WeakLabel("boilerplate", "repetition", "other")
-        if self.is_other_title(view.source, key, view.title_key):
+        if self._other_title(view.source, key, h, view.title_key, view.loose_title_key):
             return WeakLabel("boilerplate", "related_title", "related")
         if view.related_block[k]:
             return WeakLabel("boilerplate", "related_block", "related")
-        return self._content_or_abstain(p.text, view.source, key)
+        return self._content_or_abstain(p.text, n_words, count)
 
-    def _content_or_abstain(self, text: str, source: str, key: str) -> WeakLabel:
+    def _content_or_abstain(self, text: str, n_words: int, count: int) -> WeakLabel:
         """Story-like text with no furniture evidence is content; short lines stay unlabeled."""
-        if self.articles_with(source, key) > 1:
+        if count > 1:
             # Seen in another article too: a teaser or a re-run paragraph, not safe either way.
             return WeakLabel(None, "abstain")
-        n_words = len(text.split())
         if n_words >= self.config.content_min_words:
             return WeakLabel("content", "content:long")
         if n_words >= MIN_SENTENCE_WORDS and _SENTENCE_END.search(text.rstrip()):
@@ -335,11 +335,12 @@ class WeakLabeler:
 
 def _may_be_repeated_furniture(text: str, n_words: int, content_min_words: int) -> bool:
     """Recurring lines that are still story text: subheadings, sign-offs, repeated sentences."""
-    if text.rstrip().endswith((":", "：")) or _CLOSING_WORDS.search(text):
-        return False
     # A long line repeated across articles is a re-run story paragraph or a teaser of another
-    # article; neither is safe to call furniture without a rule saying so.
-    return n_words < content_min_words
+    # article; neither is safe to call furniture without a rule saying so. (Tested first: it is
+    # the cheap test, and the answer is the same in any order.)
+    if n_words >= content_min_words:
+        return False
+    return not (text.rstrip().endswith((":", "：")) or _CLOSING_WORDS.search(text))
 
 
 def _is_bare_header(p: ParagraphInput) -> bool:
