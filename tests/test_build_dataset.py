@@ -416,3 +416,28 @@ def test_encoded_rows_hash_the_documented_row_bytes():
             for split, r in rows:
                 by_split.setdefault(split, []).append({**r, "label": "ab".index(r["label"])})
             assert {s: b.to_pylist() for s, b in part.batches.items()} == by_split
+
+
+def test_a_build_that_fails_late_leaves_the_previous_outputs(corpus, monkeypatch):
+    """Outputs are finished one by one, but published together: a failure after the first output
+    is saved (here: while saving the second) leaves out_dir exactly as the previous build left it."""
+    from training.dataset_writer import OutputWriter
+
+    _, out = build(corpus, config(corpus))
+    before = {p: p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+    real_close, calls = OutputWriter.close, []
+
+    def close_then_fail(self, save_dir):
+        calls.append(self.name)
+        if len(calls) == 2:
+            raise OSError("disk full")
+        return real_close(self, save_dir)
+
+    monkeypatch.setattr(OutputWriter, "close", close_then_fail)
+    write_jsonl(
+        corpus / "news.jsonl", [make_article(i, label=TOPICS[i % 3]) for i in range(100, 160)]
+    )
+    with pytest.raises(OSError, match="disk full"):
+        build(corpus, config(corpus))
+    after = {p: p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+    assert len(calls) == 2 and after == before

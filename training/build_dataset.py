@@ -12,8 +12,8 @@
 3. pass 2 reads the records again; the workers build each row through ``inference.preprocess``
    (``training.build_rows``) and encode them as Arrow batches, which the parent appends to each
    output's Arrow files split by split;
-4. each output is saved as ``out_dir/<name>/`` (a ``DatasetDict``, ``label`` a ``ClassLabel``) and
-   ``out_dir/manifest.json`` records counts, rejections, duplicates, hashes, config and timings.
+4. each output is saved as ``out_dir/<name>/`` (a ``DatasetDict``, ``label`` a ``ClassLabel``; all
+   outputs move there together once the build succeeded) and ``out_dir/manifest.json`` records counts, rejections, duplicates, hashes, config and timings.
 
 ``cfg.workers`` processes do the per-record work of both passes (``training.build_workers``); with
 one, everything runs in this process, in the same order, with the same result.
@@ -22,6 +22,7 @@ one, everything runs in this process, in the same order, with the same result.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
 from collections.abc import Iterable, Iterator
@@ -146,6 +147,9 @@ def build_datasets(cfg: DatasetConfig, out_dir: Path, progress: bool = True) -> 
     used = {name for o in outputs for name in (o.inputs | o.annotation_inputs)}
     sources = [(spec, path) for spec, path in sources if spec.label in used]
     tmp = out_dir / TMP_DIR_NAME
+    # Finished outputs wait here until the whole build succeeded: a build that fails late leaves
+    # the previous datasets in out_dir as they were, never a mix of old and new outputs.
+    staged = tmp / "ready"
     out_dir.mkdir(parents=True, exist_ok=True)
     try:
         with _progress(progress) as bar, ChunkRunner(cfg.workers) as runner:
@@ -156,13 +160,15 @@ def build_datasets(cfg: DatasetConfig, out_dir: Path, progress: bool = True) -> 
                 labeler.finalize()
             pass1.finish()
             writers = _open_writers(pass1.plans, tmp)
+            staged.mkdir(parents=True, exist_ok=True)
             ctx = RowContext(labeler, rules, {name: w.format for name, w in writers.items()})
             ref = save_context(ctx, tmp / "pass2-context.pkl") if runner.parallel else ctx
-            _run_pass2(sources, pass1.plans, ref, writers, out_dir, runner, bar, timer, reading)
+            _run_pass2(sources, pass1.plans, ref, writers, staged, runner, bar, timer, reading)
         with timer("write"):
             for writer in writers.values():
                 if not writer.closed:
-                    writer.close(out_dir)
+                    writer.close(staged)
+            _publish(staged, out_dir, list(writers))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     timer.add("total", time.perf_counter() - started, time.process_time() - started_cpu)
@@ -246,7 +252,16 @@ def _planned(plan: OutputPlan, i: int, input_name: str) -> Planned:
     )
 
 
-def _run_pass2(sources, plans, ctx_ref, writers, out_dir, runner, bar, timer, reading) -> None:
+def _publish(staged: Path, out_dir: Path, names: list[str]) -> None:
+    """Move every finished output from ``staged`` to ``out_dir`` (same filesystem: renames)."""
+    for name in names:
+        target = out_dir / name
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(staged / name, target)
+
+
+def _run_pass2(sources, plans, ctx_ref, writers, save_dir, runner, bar, timer, reading) -> None:
     total = sum(r["stats"].read for r in reading.values())
     task = bar.add_task("pass 2/2: build rows, write", total=total)
     by_name = {p.spec.name: p for p in plans}
@@ -265,7 +280,7 @@ def _run_pass2(sources, plans, ctx_ref, writers, out_dir, runner, bar, timer, re
             writer = writers[plan.spec.name]
             if not writer.closed and plan.ordinals and plan.ordinals[-1] <= rows.last_ordinal:
                 with timer("write"):
-                    writer.close(out_dir)
+                    writer.close(save_dir)
     bar.update(task, completed=total)
     timer.add("pass2", time.perf_counter() - start)
     for plan in plans:

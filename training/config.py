@@ -135,7 +135,7 @@ class DatasetConfig(Strict):
     # Relative input paths resolve against this. Default: the config's folder's parent; a relative
     # base_dir is relative to the config file's folder.
     base_dir: str | None = None
-    workers: int = Field(default=1, ge=1)  # processes for the example-building pass
+    workers: int = Field(default=1, ge=1)  # processes for the per-record work of both passes
 
     def topic_outputs(self) -> list[TopicDatasetConfig]:
         """The enabled topic outputs: ``topic`` then ``topics``; names must be unique."""
