@@ -3,14 +3,16 @@
 Profiling ``khabar tag`` with the default sklearn bundles put ~85% of the time in
 ``CountVectorizer._count_vocab``: a Python loop that builds every character n-gram of every word
 and looks each one up in the vocabulary (an article is ~20k char n-grams for the three models).
-This module computes the same sparse count matrix with most of the work moved into C:
+This module computes the same sparse count matrix with the per-token work done once per process:
 
-- ``char_wb``: a word's n-grams depend on the word alone, so each distinct word is analyzed once
-  (numpy integer keys of its padded windows; sklearn's own ``_char_wb_ngrams`` for ranges starting
-  above 3) and its vocabulary hits are cached; a batch is then ``D @ W`` (documents x distinct
-  words counts, times distinct words x features counts).
-- ``word``: tokens (the vectorizer's own tokenizer) become ids; unigrams are an array lookup,
-  n-grams a lookup of their id tuple in a ``pandas.Index`` of the vocabulary's id tuples.
+- documents become integer id arrays through ``inference.text_tokens``: each distinct line of text
+  is lowercased and tokenized once, whichever model and column it appears in (a paragraph, its
+  neighbours' context, the topic text, the stance text);
+- ``char_wb``: a word's n-gram hits are looked up once for all vectorizers with the same settings
+  (``inference.char_ngrams``); a batch is then ``D @ W`` (documents x distinct words counts, times
+  distinct words x features counts);
+- ``word``: token ids are mapped to the vectorizer's own ids with one array lookup; unigrams are an
+  array lookup, n-grams a lookup of their id tuple in a ``pandas.Index`` of the vocabulary's.
 
 The result is the matrix ``_count_vocab`` returns (same values, sorted indices, dtype, index
 dtype), so the rest of ``transform`` (``binary``, the TF-IDF weighting, normalization) runs
@@ -23,25 +25,33 @@ compares both on real text.
 from __future__ import annotations
 
 import logging
-from array import array
-from itertools import chain, repeat
+import os
+import threading
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
+from inference.char_ngrams import char_group
+from inference.text_tokens import word_tokens
+
 log = logging.getLogger(__name__)
 
 # Token patterns whose tokens never contain a space: an n-gram term "a b" then splits unambiguously.
 SPACE_FREE_TOKEN_PATTERNS = frozenset({r"(?u)\b\w\w+\b", r"(?u)\b\w+\b"})
-# Per-vectorizer cache of distinct words (char_wb); cleared when full so memory stays bounded.
-WORD_CACHE_SIZE = 100_000
-# Token lists of recent documents, per token pattern, shared by all word vectorizers: the
-# boilerplate model tokenizes every paragraph three times (as the paragraph, and as the previous
-# and the next paragraph's context). Cleared when full.
-DOC_CACHE_SIZE = 4096
-_DOC_TOKENS: dict[str, dict[str, list[str]]] = {}
 _INT_MAX = np.iinfo(np.int32).max
+# The token tables and caches are shared by every vectorizer of the process: one batch at a time
+# (a threaded server may call several models at once). A forked child starts with a free lock even
+# if another thread of the parent held it at the fork.
+_LOCK = threading.RLock()
+
+
+def _new_lock() -> None:
+    global _LOCK
+    _LOCK = threading.RLock()
+
+
+os.register_at_fork(after_in_child=_new_lock)
 
 
 def _align(X):
@@ -95,127 +105,28 @@ class _Counts:
         if not fixed_vocab or vec.vocabulary_ is not self.vocabulary:
             uninstall(vec)  # refitting, or a new vocabulary: sklearn's code from now on
             return type(vec)._count_vocab(vec, raw_documents, fixed_vocab)
-        raw = _as_list(raw_documents)
-        if not all(isinstance(d, str) for d in raw):  # bytes, NaN...: sklearn decodes or raises
-            return type(vec)._count_vocab(vec, raw, fixed_vocab)
-        docs = raw
-        if self.lowercase:
-            docs = [d.lower() for d in docs]
-        return self.vectorizer.vocabulary_, _finish(self.counts(docs), self.n_features, self.dtype)
+        docs = _as_list(raw_documents)
+        if not all(isinstance(d, str) for d in docs):  # bytes, NaN...: sklearn decodes or raises
+            return type(vec)._count_vocab(vec, docs, fixed_vocab)
+        with _LOCK:
+            counts = self.counts(docs)
+        return self.vectorizer.vocabulary_, _finish(counts, self.n_features, self.dtype)
 
     def counts(self, docs: list[str]):
         raise NotImplementedError
 
 
 class CharWBCounts(_Counts):
-    """``analyzer="char_wb"``: per distinct word n-gram hits, cached; a batch is one sparse product.
-
-    A word's hits are computed for all new words of a batch at once with numpy: characters become
-    alphabet ids (the alphabet of the vocabulary; any other character is in no term), every window
-    of " word " of each n-gram length becomes an integer key, and the keys are looked up in an
-    index of the vocabulary's keys.
-    """
+    """``analyzer="char_wb"``: per distinct word n-gram hits, shared and cached
+    (``inference.char_ngrams``); a batch is one sparse product."""
 
     def __init__(self, vectorizer):
         super().__init__(vectorizer)
-        import pandas as pd
-
-        self.lo, self.hi = vectorizer.ngram_range
-        alphabet = sorted(set("".join(self.vocabulary)))
-        self.alphabet = np.array([ord(c) for c in alphabet], dtype=np.uint32)
-        self.bits = len(alphabet).bit_length()  # ids 1..len(alphabet); 0 = not in the alphabet
-        # Every padded word " w " has >= 3 characters, so with lo <= 3 each one yields its windows
-        # of lengths lo..min(hi, len) (sklearn's short-word rule included); keys must fit 63 bits.
-        self.vectorized = self.lo <= 3 and self.hi * self.bits <= 63
-        if self.vectorized:
-            code = {c: i + 1 for i, c in enumerate(alphabet)}
-            keys = [self._key([code[c] for c in term]) for term in self.vocabulary]
-            self.index = pd.Index(np.asarray(keys, dtype=np.int64))
-            self.features = np.fromiter(self.vocabulary.values(), dtype=np.int32)
-        self._ngrams = vectorizer._char_wb_ngrams  # n-grams of " word " exactly as sklearn pads
-        self._cache: dict[str, bytes] = {}
-
-    def _key(self, ids: list[int]) -> int:
-        key = 0
-        for i in ids:
-            key = (key << self.bits) | i
-        return key
-
-    def _hits_python(self, words: list[str]) -> list[bytes]:
-        vocab = self.vocabulary
-        return [
-            array("i", [j for g in self._ngrams(w) if (j := vocab.get(g)) is not None]).tobytes()
-            for w in words
-        ]
-
-    def _hits(self, words: list[str]) -> list[bytes]:
-        """Feature ids (repeated per occurrence, int32 bytes) of each word's n-grams."""
-        if not self.vectorized:
-            return self._hits_python(words)
-        padded = " " + "  ".join(words) + " "
-        cp = np.frombuffer(padded.encode("utf-32-le"), dtype=np.uint32)
-        at = np.searchsorted(self.alphabet, cp)
-        at[at == len(self.alphabet)] = 0
-        cid = np.where(self.alphabet[at] == cp, at + 1, 0).astype(np.int64)
-        lengths = np.fromiter(map(len, words), dtype=np.int64, count=len(words)) + 2
-        ends = np.cumsum(lengths)
-        word_of = np.repeat(np.arange(len(words)), lengths)
-        end_of = ends[word_of]
-        key = np.zeros(len(cp), dtype=np.int64)
-        ok = np.ones(len(cp), dtype=bool)
-        hit_words, hit_features = [], []
-        for n in range(1, self.hi + 1):
-            m = len(cp) - n + 1
-            if m <= 0:
-                break
-            last = cid[n - 1 : n - 1 + m]
-            key = (key[:m] << self.bits) | last
-            ok = ok[:m] & (last != 0)
-            if n < self.lo:
-                continue
-            valid = ok & (np.arange(n, m + n) <= end_of[:m])  # inside one padded word
-            found = self.index.get_indexer(key[valid])
-            hit = found >= 0
-            hit_words.append(word_of[:m][valid][hit])
-            hit_features.append(self.features[found[hit]])
-        w = np.concatenate(hit_words)
-        order = np.argsort(w, kind="stable")
-        feats = np.concatenate(hit_features)[order]
-        bounds = np.searchsorted(w[order], np.arange(len(words) + 1))
-        return [feats[a:b].tobytes() for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+        self.group = char_group(self.lowercase, vectorizer.ngram_range)
+        self.member = self.group.join(vectorizer)
 
     def counts(self, docs: list[str]):
-        # Per-token work stays in C (split, dict.fromkeys, map): articles have ~300 tokens each.
-        split = [doc.split() for doc in docs]
-        flat = list(chain.from_iterable(split))
-        words = list(dict.fromkeys(flat))  # this batch's distinct words, in first-seen order
-        ids = dict(zip(words, range(len(words)), strict=True))
-        tokens = np.fromiter(map(ids.__getitem__, flat), dtype=np.int32, count=len(flat))
-        indptr = np.zeros(len(docs) + 1, dtype=np.int64)
-        np.cumsum(np.fromiter(map(len, split), dtype=np.int64, count=len(docs)), out=indptr[1:])
-        per_doc = sp.csr_array(
-            (np.ones(len(flat), dtype=np.int32), tokens, indptr), shape=(len(docs), len(words))
-        )
-        if len(self._cache) + len(words) > WORD_CACHE_SIZE:
-            self._cache.clear()
-        cache = self._cache
-        hits = list(map(cache.get, words))
-        new = [i for i, h in enumerate(hits) if h is None]
-        if new:
-            for i, h in zip(new, self._hits([words[i] for i in new]), strict=True):
-                hits[i] = cache[words[i]] = h
-        lengths = np.fromiter(map(len, hits), dtype=np.int64, count=len(hits)) // 4
-        bounds = np.zeros(len(words) + 1, dtype=np.int64)
-        np.cumsum(lengths, out=bounds[1:])
-        per_word = sp.csr_array(
-            (
-                np.ones(int(bounds[-1]), dtype=np.int32),
-                np.frombuffer(b"".join(hits), dtype=np.int32),
-                bounds,
-            ),
-            shape=(len(words), self.n_features),
-        )
-        return per_doc @ per_word
+        return self.group.counts(docs, self.member)
 
 
 class WordCounts(_Counts):
@@ -225,8 +136,6 @@ class WordCounts(_Counts):
         super().__init__(vectorizer)
         import pandas as pd
 
-        self.tokenize = vectorizer.build_tokenizer()
-        self._doc_tokens = _DOC_TOKENS.setdefault(vectorizer.token_pattern, {})
         self.lo, self.hi = vectorizer.ngram_range
         terms = [(term.split(" "), j) for term, j in vectorizer.vocabulary_.items()]
         self.token_ids: dict[str, int] = {}
@@ -246,6 +155,9 @@ class WordCounts(_Counts):
                 features.append(j)
         self.ngram_index = pd.Index(np.asarray(keys, dtype=np.int64))
         self.ngram_features = np.asarray(features, dtype=np.int64)
+        self.table = word_tokens(vectorizer.token_pattern, self.lowercase)
+        self.table.join(self)
+        self._local, self._local_version = np.zeros(0, dtype=np.int64), -1
 
     def _key(self, ids: list[int]) -> int:
         key = 0
@@ -253,19 +165,19 @@ class WordCounts(_Counts):
             key = key * self.base + i + 1
         return key
 
+    def _local_ids(self) -> np.ndarray:
+        """Shared token id -> this vocabulary's token id (-1: not in it), with one more entry at
+        the end for the shared id -1; rebuilt whenever the shared table changed."""
+        if self._local_version != self.table.version:
+            table = self.table.table
+            local = np.full(len(table) + 1, -1, dtype=np.int64)
+            local[[table[t] for t in self.token_ids]] = np.arange(len(self.token_ids))
+            self._local, self._local_version = local, self.table.version
+        return self._local
+
     def counts(self, docs: list[str]):
-        cache = self._doc_tokens
-        if len(cache) + len(docs) > DOC_CACHE_SIZE:
-            cache.clear()
-        split = list(map(cache.get, docs))
-        for i, toks in enumerate(split):
-            if toks is None:
-                split[i] = cache[docs[i]] = self.tokenize(docs[i])
-        n_tokens = np.fromiter(map(len, split), dtype=np.int64, count=len(docs))
-        flat = chain.from_iterable(split)
-        tid = np.fromiter(
-            map(self.token_ids.get, flat, repeat(-1)), dtype=np.int64, count=int(n_tokens.sum())
-        )
+        shared, n_tokens = self.table.doc_ids(docs)
+        tid = self._local_ids()[shared]
         row = np.repeat(np.arange(len(docs)), n_tokens)
         rows, cols = [], []
         if self.lo <= 1:

@@ -104,8 +104,11 @@ def get_normalizer(version: str = NORMALIZER_VERSION) -> ArabicNormalizer:
 
 def normalize(text: str, version: str = NORMALIZER_VERSION) -> str:
     """Normalize Arabic text with the rules of ``version`` (default: the current version)."""
-    if type(text) is str and len(text) <= _CACHED_MAX_CHARS:
-        return _normalize_cached(text, version)
+    if type(text) is str:
+        if "\n" in text and _by_lines(version):
+            return _normalize_lines(text, version)
+        if len(text) <= _CACHED_MAX_CHARS:
+            return _normalize_cached(text, version)
     return get_normalizer(version)(text)
 
 
@@ -118,6 +121,27 @@ _CACHED_MAX_CHARS = 2000
 @lru_cache(maxsize=8192)
 def _normalize_cached(text: str, version: str) -> str:
     return get_normalizer(version)(text)
+
+
+@cache
+def _by_lines(version: str) -> bool:
+    """Whether a multi-line text may be normalized line by line (see ``_normalize_lines``)."""
+    norm = get_normalizer(version)
+    newline = norm._fast_table[10] if len(norm._fast_table) > 10 else 10
+    keeps_newline = newline == 10 or (isinstance(newline, str) and newline.isspace())
+    return norm._collapse and norm._strip and keeps_newline
+
+
+def _normalize_lines(text: str, version: str) -> str:
+    """``normalize(text)`` as the normalized lines of ``text``, non-empty ones joined by a space.
+
+    The stance text is the title and story paragraphs joined by newlines, and every one of those
+    lines was just normalized (and cached) for the boilerplate features. Same result, because each
+    step is line by line: NFKC never composes or reorders across a newline (a starter that
+    composes with nothing), the char map works per character and leaves the newline whitespace,
+    and collapsing + stripping whitespace then joins the lines' words with single spaces.
+    """
+    return " ".join(filter(None, [normalize(line, version) for line in text.split("\n")]))
 
 
 def split_paragraphs(text: str) -> list[str]:

@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+import numpy as np
+
 from inference.furniture import FURNITURE_KINDS, FurnitureRules, default_rules
 from inference.normalize import NORMALIZER_VERSION, normalize
 from inference.schema import Article
@@ -28,7 +30,7 @@ _PUNCT = re.compile(r"[^\w\s]")
 # sentence-final punctuation) continue the block. Longer than this, a line is story text again.
 HEADLINE_MAX_WORDS = 22
 
-FEATURE_NAMES: tuple[str, ...] = (
+FEATURE_NAMES: tuple[str, ...] = (  # boilerplate_inputs writes the values in this order
     "pos_rel",
     "is_first",
     "is_last",
@@ -117,31 +119,85 @@ def _class_ratios(text: str) -> list[float]:
     return [classes.count(letter) / n for letter, _ in _RATIO_CLASSES]
 
 
-def _shape(text: str, title_tokens: set[str], title_norm: str) -> dict[str, float]:
-    words = text.split()
+@lru_cache(maxsize=1)
+def _class_bits() -> tuple[np.ndarray, np.ndarray]:
+    """(BMP code point -> bit mask of its ratio classes, mask -> 0/1 per class): ``_class_table``
+    as numpy arrays."""
+    bits = np.zeros(0x10000, dtype=np.int64)
+    per_mask = np.zeros((16, len(_RATIO_CLASSES)), dtype=np.int64)
+    for k, (letter, _) in enumerate(_RATIO_CLASSES):
+        bits[[i for i, letters in enumerate(_class_table()) if letter in letters]] |= 1 << k
+        per_mask[[m for m in range(16) if m & (1 << k)], k] = 1
+    return bits, per_mask
+
+
+def class_ratios(texts: list[str]) -> list[list[float]]:
+    """``_class_ratios`` of each text (same values), for all of an article's paragraphs at once:
+    their code points in one array, class masks by table lookup, counts per paragraph by bincount.
+    """
+    cp = np.frombuffer("".join(texts).encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    if len(cp) and cp.max() > 0xFFFF:  # beyond the table (emoji...): one paragraph at a time
+        return [_class_ratios(t) for t in texts]
+    lengths = [len(t) for t in texts]
+    bits, per_mask = _class_bits()
+    owner = np.repeat(np.arange(len(texts)) * 16, lengths)
+    masks = np.bincount(owner + bits[cp], minlength=16 * len(texts)).reshape(len(texts), 16)
+    counts = (masks @ per_mask).tolist()  # integers: the same counts as str.count
+    return [[c / max(n, 1) for c in row] for row, n in zip(counts, lengths, strict=True)]
+
+
+# ``_SENTENCE_END`` ("[...]\s*$") matches exactly when the last non-whitespace character is one of
+# these: ``$`` also matches before a final newline, which ``\s*`` covers anyway, and ``rstrip()``
+# strips what ``\s`` matches.
+_SENTENCE_END_CHARS = frozenset('.!?؟…»"”)')
+
+
+# The shape features, in FEATURE_NAMES order (``_shape_values``).
+_SHAPE_NAMES = FEATURE_NAMES[5:21]
+
+
+def _shape_values(
+    text: str, words: list[str], ratios: list[float], title_tokens: set[str], title_norm: str
+) -> list[float]:
+    """The ``_SHAPE_NAMES`` features of one normalized paragraph."""
     toks = set(words)
     union = toks | title_tokens
-    arabic, latin, digit, punct = _class_ratios(text)
-    return {
-        "n_words_log": math.log1p(len(words)),
-        "n_chars_log": math.log1p(len(text)),
-        "is_short": float(len(words) <= 5),
-        "arabic_ratio": arabic,
-        "latin_ratio": latin,
-        "digit_ratio": digit,
-        "punct_ratio": punct,
-        "ends_sentence": float(bool(_SENTENCE_END.search(text))),
-        "ends_colon": float(text.rstrip().endswith((":", "："))),
-        "has_colon": float(":" in text),
-        "has_url": float(bool(_URL.search(text))),
-        "has_email": float("@" in text and bool(_EMAIL.search(text))),  # no "@", no match
-        "starts_bullet": float(bool(_BULLET.match(text))),
-        "title_jaccard": len(toks & title_tokens) / len(union) if union else 0.0,
-        "equals_title": float(bool(title_norm) and text == title_norm),
-        "headline_like": float(
-            len(words) <= HEADLINE_MAX_WORDS and not text.rstrip().endswith(".")
-        ),
-    }
+    stripped = text.rstrip()
+    return [
+        math.log1p(len(words)),  # n_words_log
+        math.log1p(len(text)),  # n_chars_log
+        float(len(words) <= 5),  # is_short
+        *ratios,  # arabic_ratio, latin_ratio, digit_ratio, punct_ratio
+        float(bool(stripped) and stripped[-1] in _SENTENCE_END_CHARS),  # ends_sentence
+        float(stripped.endswith((":", "："))),  # ends_colon
+        float(":" in text),  # has_colon
+        float(_has_url(text)),  # has_url
+        float("@" in text and bool(_EMAIL.search(text))),  # has_email (no "@", no match)
+        float(bool(_BULLET.match(text))),  # starts_bullet
+        len(toks & title_tokens) / len(union) if union else 0.0,  # title_jaccard
+        float(bool(title_norm) and text == title_norm),  # equals_title
+        float(len(words) <= HEADLINE_MAX_WORDS and not stripped.endswith(".")),  # headline_like
+    ]
+
+
+def _shape(text: str, title_tokens: set[str], title_norm: str) -> dict[str, float]:
+    """The shape features of one normalized paragraph, by name."""
+    values = _shape_values(text, text.split(), class_ratios([text])[0], title_tokens, title_norm)
+    return dict(zip(_SHAPE_NAMES, values, strict=True))
+
+
+_HEADLINE_LIKE = _SHAPE_NAMES.index("headline_like")
+# rule_<kind> one-hot rows (FEATURE_NAMES ends with them, in FURNITURE_KINDS order).
+_RULE_ONE_HOT = {kind: [float(kind == k) for k in FURNITURE_KINDS] for kind in FURNITURE_KINDS}
+_NO_RULE = [0.0] * len(FURNITURE_KINDS)
+
+
+def _has_url(text: str) -> bool:
+    # ``_URL`` needs "://" or "www." (case-insensitively, and only "w"/"W" match "w" then):
+    # Arabic paragraphs rarely have either, and the substring tests are much cheaper than a search.
+    if "://" not in text and not ("." in text and ("w" in text or "W" in text)):
+        return False
+    return bool(_URL.search(text))
 
 
 def boilerplate_inputs(
@@ -155,29 +211,32 @@ def boilerplate_inputs(
     norm = [normalize(article.paragraphs[i], normalizer_version) for i in idx]
     title_norm = normalize(article.title or "", normalizer_version)
     title_tokens = _tokens(title_norm)
-    hits = [rules.match(t) for t in norm]
+    words = [t.split() for t in norm]
+    n_words = [len(w) for w in words]
+    hits = [rules.match(t, n_w) for t, n_w in zip(norm, n_words, strict=True)]
+    ratios = class_ratios(norm)
     n = len(idx)
     out: list[ParagraphInput] = []
     in_block = False
     for k, (i, text, hit) in enumerate(zip(idx, norm, hits, strict=True)):
-        feats = _shape(text, title_tokens, title_norm)
+        shape = _shape_values(text, words[k], ratios[k], title_tokens, title_norm)
         # A block of related headlines continues while lines stay headline-like and rule-free.
-        block_here = in_block and hit is None and feats["headline_like"] == 1.0
-        feats.update(
-            pos_rel=k / (n - 1) if n > 1 else 0.0,
-            is_first=float(k == 0),
-            is_last=float(k == n - 1),
-            pos_from_end=min(n - 1 - k, 10) / 10,
-            n_paragraphs_log=math.log1p(n),
-            in_related_block=float(block_here),
-            rule_opens_block=float(bool(hit and hit.opens_block)),
-            prev_rule_any=float(k > 0 and hits[k - 1] is not None),
-            next_rule_any=float(k < n - 1 and hits[k + 1] is not None),
-            prev_words_log=math.log1p(len(norm[k - 1].split())) if k > 0 else 0.0,
-            next_words_log=math.log1p(len(norm[k + 1].split())) if k < n - 1 else 0.0,
-        )
-        for kind in FURNITURE_KINDS:
-            feats[f"rule_{kind}"] = float(bool(hit and hit.kind == kind))
+        block_here = in_block and hit is None and shape[_HEADLINE_LIKE] == 1.0
+        values = [
+            k / (n - 1) if n > 1 else 0.0,  # pos_rel
+            float(k == 0),  # is_first
+            float(k == n - 1),  # is_last
+            min(n - 1 - k, 10) / 10,  # pos_from_end
+            math.log1p(n),  # n_paragraphs_log
+            *shape,
+            float(block_here),  # in_related_block
+            float(bool(hit and hit.opens_block)),  # rule_opens_block
+            float(k > 0 and hits[k - 1] is not None),  # prev_rule_any
+            float(k < n - 1 and hits[k + 1] is not None),  # next_rule_any
+            math.log1p(n_words[k - 1]) if k > 0 else 0.0,  # prev_words_log
+            math.log1p(n_words[k + 1]) if k < n - 1 else 0.0,  # next_words_log
+            *(_RULE_ONE_HOT.get(hit.kind, _NO_RULE) if hit else _NO_RULE),  # rule_<kind>
+        ]
         if hit is not None:
             in_block = hit.opens_block or (in_block and hit.kind == "related")
         else:
@@ -191,7 +250,7 @@ def boilerplate_inputs(
                 next_text=norm[k + 1] if k < n - 1 else "",
                 rule=hit.name if hit else None,
                 rule_kind=hit.kind if hit else None,
-                features={name: feats[name] for name in FEATURE_NAMES},
+                features=dict(zip(FEATURE_NAMES, values, strict=True)),
             )
         )
     return out
@@ -242,6 +301,13 @@ def stance_pair(
 # Every predictor (sklearn, transformer, ONNX) consumes plain dict rows with these keys; the dataset
 # builder writes the same keys as dataset columns, so a training example and a served input are the
 # same object by construction.
+def _feature_list(features: dict[str, float]) -> list[float]:
+    # ``boilerplate_inputs`` builds the dict in FEATURE_NAMES order: its values are the list.
+    if tuple(features) == FEATURE_NAMES:
+        return list(features.values())
+    return [features[name] for name in FEATURE_NAMES]
+
+
 def boilerplate_row(p: ParagraphInput) -> dict:
     return {
         "id": f"{p.article_id}#{p.index}",
@@ -250,7 +316,7 @@ def boilerplate_row(p: ParagraphInput) -> dict:
         "text": p.text,
         "prev_text": p.prev_text,
         "next_text": p.next_text,
-        "features": [p.features[name] for name in FEATURE_NAMES],
+        "features": _feature_list(p.features),
         "rule": p.rule or "",
     }
 

@@ -9,6 +9,7 @@ import re
 import subprocess
 import sys
 import unicodedata
+from functools import partial
 
 import pytest
 
@@ -75,10 +76,118 @@ def test_class_ratios_equal_the_regexes(seed):
         assert preprocess._class_ratios(text) == expected, repr(text)
 
 
-def test_email_precheck_matches_the_regex():
-    for text in ["a@b.co", "no at sign . com", "x@y", "@@.a", *random_texts(2000, seed=4)]:
-        got = preprocess._shape(text, set(), "")["has_email"]
-        assert got == float(bool(preprocess._EMAIL.search(text)))
+def test_class_ratios_of_many_texts_equal_one_by_one():
+    texts = sample_texts() + random_texts(500, seed=6)
+    assert preprocess.class_ratios(texts) == [preprocess._class_ratios(t) for t in texts]
+    assert preprocess.class_ratios([]) == []
+    assert preprocess.class_ratios(["", "a"]) == [[0.0] * 4, [0.0, 1.0, 0.0, 0.0]]
+
+
+def reference_shape(text: str, title_tokens: set[str], title_norm: str) -> dict[str, float]:
+    """The shape features as first written: regex searches, one split per use."""
+    words = text.split()
+    toks = set(words)
+    union = toks | title_tokens
+    return {
+        "n_words_log": math.log1p(len(words)),
+        "n_chars_log": math.log1p(len(text)),
+        "is_short": float(len(words) <= 5),
+        **dict(
+            zip(
+                ("arabic_ratio", "latin_ratio", "digit_ratio", "punct_ratio"),
+                [
+                    len(rx.findall(text)) / max(len(text), 1)
+                    for rx in (
+                        preprocess._ARABIC,
+                        preprocess._LATIN,
+                        preprocess._DIGIT,
+                        preprocess._PUNCT,
+                    )
+                ],
+                strict=True,
+            )
+        ),
+        "ends_sentence": float(bool(preprocess._SENTENCE_END.search(text))),
+        "ends_colon": float(text.rstrip().endswith((":", "："))),
+        "has_colon": float(":" in text),
+        "has_url": float(bool(preprocess._URL.search(text))),
+        "has_email": float(bool(preprocess._EMAIL.search(text))),
+        "starts_bullet": float(bool(preprocess._BULLET.match(text))),
+        "title_jaccard": len(toks & title_tokens) / len(union) if union else 0.0,
+        "equals_title": float(bool(title_norm) and text == title_norm),
+        "headline_like": float(
+            len(words) <= preprocess.HEADLINE_MAX_WORDS and not text.rstrip().endswith(".")
+        ),
+    }
+
+
+def test_shape_features_equal_the_regexes():
+    tricky = ["a@b.co", "no at sign . com", "x@y", "@@.a", "see www.x.org", "WWW.X", "Www.y",
+              "hTTps://a", "httpſ://long-s", "ftp://x", "end.\n", "end\u2003", "قال:", "»",
+              "end)\t\n", '"', "“", "‏.", "w.", "", "   "]  # fmt: skip
+    title = normalize("عنوان الخبر هنا")
+    for text in tricky + sample_texts() + random_texts(3000, seed=4):
+        for title_tokens, title_norm in ((set(), ""), (set(title.split()), title)):
+            assert preprocess._shape(text, title_tokens, title_norm) == reference_shape(
+                text, title_tokens, title_norm
+            ), repr(text)
+
+
+def test_url_precheck_letters():
+    # _has_url skips the search without "://", or without "." and "w"/"W": no other character
+    # matches "w" case-insensitively (unlike "s", which "ſ" matches).
+    assert [c for c in map(chr, range(0x110000)) if re.fullmatch("w", c, re.IGNORECASE)] == [
+        "W",
+        "w",
+    ]
+
+
+def test_feature_values_follow_feature_names():
+    names = preprocess.FEATURE_NAMES
+    assert names[:5] == ("pos_rel", "is_first", "is_last", "pos_from_end", "n_paragraphs_log")
+    assert names[5:21] == tuple(reference_shape("x", set(), ""))
+    assert names[21:27] == (
+        "in_related_block",
+        "rule_opens_block",
+        "prev_rule_any",
+        "next_rule_any",
+        "prev_words_log",
+        "next_words_log",
+    )
+    assert names[27:] == tuple(f"rule_{kind}" for kind in preprocess.FURNITURE_KINDS)
+    for art in sample_articles():
+        for p in preprocess.boilerplate_inputs(art):
+            assert tuple(p.features) == names
+            shuffled = dict(reversed(p.features.items()))
+            assert preprocess._feature_list(shuffled) == preprocess._feature_list(p.features)
+            assert preprocess._feature_list(p.features) == [p.features[n] for n in names]
+
+
+def test_nfkc_never_works_across_a_newline():
+    """What normalizing line by line relies on: every character NFKC changes, or that combines,
+    or a Hangul jamo, normalizes the same on either side of a newline as alone."""
+    nfkc = partial(unicodedata.normalize, "NFKC")
+    chars = [
+        c
+        for c in map(chr, range(0x110000))
+        if not 0xD800 <= ord(c) <= 0xDFFF
+        and (unicodedata.combining(c) or nfkc(c) != c or 0x1100 <= ord(c) <= 0x11FF)
+    ]
+    assert len(chars) > 5000
+    for c in chars:
+        assert nfkc("\n" + c) == "\n" + nfkc(c)
+        assert nfkc(c + "\n") == nfkc(c) + "\n"
+        assert nfkc("a" + c + "\n" + c) == nfkc("a" + c) + "\n" + nfkc(c)
+        assert nfkc("\u1100\n" + c) == "\u1100\n" + nfkc(c)
+
+
+def test_multi_line_text_normalizes_line_by_line():
+    texts = sample_texts() + random_texts(2000, seed=7)
+    rng = random.Random(8)
+    joined = ["\n".join(rng.sample(texts, rng.randint(2, 5))) for _ in range(2000)]
+    joined += ["\n", "\n\n", "a\n", "\na", "ﻻ\n\u0651", "e\n\u0301", "\u1100\n\u1161", "\r\n"]
+    for text in joined:
+        assert normalize(text) == reference_normalize(text), repr(text)
 
 
 # ---------------------------------------------------------------- stance pair features
@@ -128,8 +237,9 @@ def test_stance_pair_features_equal_reference():
         pairs.append((normalize(rec["claim"]), normalize(rec["text"])))
     stories = [normalize("\n".join(a.paragraphs)) for a in sample_articles()]
     pairs += [(normalize("الحكومة تعلن خطة جديدة"), s) for s in stories]
-    texts = random_texts(600, seed=5) + ["", "ab", "ولم يحدث ذلك", "\ud800abc"]
+    texts = random_texts(600, seed=5) + ["", "ab", "ولم يحدث ذلك", "\ud800abc", "فلا", "ولا"]
     pairs += list(zip(texts[::2], texts[1::2], strict=False))
+    pairs += [(t, t) for t in texts[:50]] + [("", t) for t in texts[:20]] + [("ab", "")]
     for target, text in pairs:
         assert stance_pair_features(target, text) == reference_pair_features(target, text)
 

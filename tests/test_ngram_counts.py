@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import gc
+import re
+
 import numpy as np
 import pytest
+import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from inference import ngram_counts
+from inference import char_ngrams, ngram_counts, text_tokens
 from inference.normalize import normalize
 from inference.schema import article_from_record
 from inference.sklearn_predictor import _vectorizers
@@ -81,15 +85,116 @@ def test_counts_equal_sklearn(kwargs):
 
 
 def test_bounded_caches_give_the_same_counts(monkeypatch):
-    monkeypatch.setattr(ngram_counts, "WORD_CACHE_SIZE", 7)
-    monkeypatch.setattr(ngram_counts, "DOC_CACHE_SIZE", 3)
-    docs = corpus()
-    for kwargs in (CONFIGS[0], CONFIGS[5]):
-        vec = TfidfVectorizer(min_df=1, **kwargs).fit(docs)
+    docs = corpus() + multi_line_docs()
+    vecs = [TfidfVectorizer(min_df=1, **kw).fit(docs) for kw in (CONFIGS[0], CONFIGS[5])]
+    expected = [v.transform(docs) for v in vecs]
+    assert all(ngram_counts.install(v) for v in vecs)
+    # Tiny caps: the word table is compacted (ids renumbered, per-word rows carried over) and the
+    # document cache turns over many times within one pass.
+    monkeypatch.setattr(text_tokens, "WORDS_MAX", 8)
+    monkeypatch.setattr(text_tokens.space_words(True).cache, "cap", 3)
+    compactions = text_tokens.space_words(True).generation
+    for _ in range(2):
+        for vec, exp in zip(vecs, expected, strict=True):
+            assert same_matrix(vec.transform(docs), exp)
+            for i in range(0, len(docs), 5):  # small batches: many compactions in between
+                assert same_matrix(vec.transform(docs[i : i + 5]), exp[i : i + 5])
+    assert text_tokens.space_words(True).generation > compactions + 10
+
+
+def multi_line_docs() -> list[str]:
+    """Documents made of lines (as the topic text is), their one-line forms (as the stance text
+    is: the same words joined by single spaces) and near misses of that form."""
+    paras = [normalize(p) for art in sample_articles() for p in art.paragraphs if p.strip()]
+    docs = []
+    for i in range(0, len(paras) - 3, 3):
+        lines = paras[i : i + 3]
+        docs += ["\n".join(lines), " ".join(" ".join(lines).split())]
+    docs += [
+        "a\n\nb",  # an empty line: the one-line form has a double space
+        "a  b",
+        "a b",
+        "\nleading\ntrailing\n",
+        "leading trailing",
+        "ΑΣ\nΒ",  # final sigma before a line break
+        "ΑΣ Β",
+        "x\r\ny\u2028z\u0085w",
+        "x y z w",
+        "word\u00a0word\n\u3000",
+    ]
+    return docs
+
+
+def test_lines_and_their_one_line_forms_count_like_sklearn():
+    docs = corpus() + multi_line_docs()
+    for kwargs in CONFIGS:
+        vec = TfidfVectorizer(min_df=1, **kwargs).fit(docs[::2])
         expected = vec.transform(docs)
         assert ngram_counts.install(vec)
-        for _ in range(2):
-            assert same_matrix(vec.transform(docs), expected)
+        assert same_matrix(vec.transform(docs), expected)
+        # One by one, in both orders: a line or a one-line form may be cached from another call.
+        for i in [*range(len(docs) - 1, len(docs) - 40, -1), *range(len(docs) - 40, len(docs))]:
+            assert same_matrix(vec.transform([docs[i]]), expected[[i]]), repr(docs[i])
+
+
+def test_whitespace_never_changes_lowercasing_across_it():
+    """What sharing lines' tokens relies on (inference.text_tokens): lowercasing a text equals
+    lowercasing its whitespace-separated parts, for every whitespace character."""
+    spaces = [chr(c) for c in range(0x110000) if chr(c).isspace()]
+    assert len(spaces) == 29 and max(map(ord, spaces)) < 0x3001
+    for space in spaces:
+        assert space.lower() == space
+        assert ("AΣ" + space + "B").lower() == "aς" + space + "b"  # not case-ignorable after Σ
+        assert ("A" + space + "Σ").lower() == "a" + space + "σ"  # not case-ignorable before Σ
+        assert not re.fullmatch(r"\w", space)
+
+
+def test_vectorizers_sharing_tables_stay_exact_and_gone_ones_are_dropped():
+    docs = corpus() + multi_line_docs()
+    kwargs = {"analyzer": "char_wb", "ngram_range": (2, 5)}
+    first = TfidfVectorizer(**kwargs).fit(docs[:40])
+    second = TfidfVectorizer(**kwargs).fit(docs[40:])
+    words = [TfidfVectorizer(**CONFIGS[5]).fit(d) for d in (docs[:40], docs[40:])]
+    expected = [v.transform(docs) for v in (first, second, *words)]
+    for vec in (first, second, *words):
+        assert ngram_counts.install(vec)
+    for _ in range(2):  # interleaved calls on shared word ids and per-word rows
+        for vec, exp in zip((first, second, *words), expected, strict=True):
+            assert same_matrix(vec.transform(docs), exp)
+    group = first._count_vocab.group
+    table = words[0]._count_vocab.table
+    union = len(group.terms)
+    del second, words[1]
+    gc.collect()
+    third = TfidfVectorizer(**kwargs).fit(docs[:10])  # joining drops what went away
+    assert ngram_counts.install(third)
+    words.append(TfidfVectorizer(**CONFIGS[5]).fit(docs[:10]))
+    assert ngram_counts.install(words[-1])
+    assert len(group.members()) == 2 and len(group.terms) < union
+    live = [ref() for ref in table._users]
+    assert words[0]._count_vocab in live and words[-1]._count_vocab in live and None not in live
+    assert set(table.table) == set().union(*(user.token_ids for user in live))
+    assert same_matrix(first.transform(docs), expected[0])
+    assert same_matrix(words[0].transform(docs), expected[2])
+    assert same_matrix(
+        third.transform(docs), TfidfVectorizer(**kwargs).fit(docs[:10]).transform(docs)
+    )
+
+
+def test_product_without_the_symbolic_pass_equals_scipy():
+    rng = np.random.default_rng(0)
+    for shape_a, shape_b, density in (((40, 300), (300, 5000), 0.05), ((1, 1), (1, 1), 1.0)):
+        a = sp.random_array(shape_a, density=density, rng=rng, format="csr", dtype=np.float64)
+        b = sp.random_array(shape_b, density=density, rng=rng, format="csr", dtype=np.float64)
+        a.data[:] = rng.integers(1, 4, a.nnz)
+        b.data[:] = 1
+        a, b = a.astype(np.int32), b.astype(np.int32)
+        assert same_matrix(char_ngrams._product(a, b), a @ b)
+    empty = sp.csr_array((3, 4), dtype=np.int32)
+    assert same_matrix(
+        char_ngrams._product(empty, sp.csr_array((4, 2), dtype=np.int32)),
+        empty @ sp.csr_array((4, 2), dtype=np.int32),
+    )
 
 
 @pytest.mark.parametrize(
