@@ -22,7 +22,9 @@ from inference.schema import Article, RecordError, article_from_record
 
 log = logging.getLogger(__name__)
 
-SUPPORTED = (".jsonl", ".jsonl.gz", ".ndjson", ".json", ".json.gz", ".parquet", ".csv", ".txt")
+# Read line by line (one record per line); the dataset builder splits these files the same way.
+JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".ndjson")
+SUPPORTED = (*JSONL_SUFFIXES, ".json", ".json.gz", ".parquet", ".csv", ".txt")
 SNIFF_BYTES = 1 << 16
 
 
@@ -249,7 +251,7 @@ def _iter_txt(path: Path, encoding: str) -> Iterator[Item]:
 
 def _iter_file(path: Path, encoding: str) -> Iterator[Item]:
     name = path.name.lower()
-    if name.endswith((".jsonl", ".jsonl.gz", ".ndjson")):
+    if name.endswith(JSONL_SUFFIXES):
         yield from _iter_jsonl(path, encoding)
     elif name.endswith((".json", ".json.gz")):
         yield from _iter_json(path, encoding)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from inference.readers import (
+    JSONL_SUFFIXES,
     SNIFF_BYTES,
     InputError,
     Item,
@@ -27,8 +28,6 @@ from inference.readers import (
 )
 from inference.schema import Article
 from training.config import InputSpec
-
-_JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".ndjson")  # what inference.readers reads line by line
 
 
 @dataclass
@@ -92,7 +91,7 @@ def _file_records(path: Path, encoding: str, stats: ReadStats | None) -> Iterato
             return
         if stats is not None:
             stats.encodings[str(path)] = enc
-        if path.name.lower().endswith(_JSONL_SUFFIXES):
+        if path.name.lower().endswith(JSONL_SUFFIXES):
             with _open(path) as fh:
                 for lineno, raw in enumerate(fh, start=1):
                     if raw.strip():  # blank lines are no records (jsonl_line_item -> None)
