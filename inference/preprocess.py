@@ -15,6 +15,12 @@ import numpy as np
 
 from inference.furniture import FURNITURE_KINDS, FurnitureRules, default_rules
 from inference.normalize import NORMALIZER_VERSION, normalize
+from inference.page_structure import (  # noqa: F401  (HEADLINE_MAX_WORDS: part of this module's API)
+    HEADLINE_MAX_WORDS,
+    is_headline_like,
+    related_block_flags,
+    teaser_flags,
+)
 from inference.schema import Article
 
 _SENTENCE_END = re.compile(r"[.!?؟…»\"”)]\s*$")
@@ -26,9 +32,6 @@ _LATIN = re.compile(r"[A-Za-z]")
 _DIGIT = re.compile(r"\d")
 _PUNCT = re.compile(r"[^\w\s]")
 
-# A related-headline list: after an "opens_block" header, headline-like paragraphs (short, no
-# sentence-final punctuation) continue the block. Longer than this, a line is story text again.
-HEADLINE_MAX_WORDS = 22
 
 FEATURE_NAMES: tuple[str, ...] = (  # boilerplate_inputs writes the values in this order
     "pos_rel",
@@ -59,6 +62,7 @@ FEATURE_NAMES: tuple[str, ...] = (  # boilerplate_inputs writes the values in th
     "prev_words_log",
     "next_words_log",
     *(f"rule_{kind}" for kind in FURNITURE_KINDS),
+    "related_teaser",  # another story's paragraph inlined after a related block (page_structure)
 )
 
 
@@ -176,7 +180,7 @@ def _shape_values(
         float(bool(_BULLET.match(text))),  # starts_bullet
         len(toks & title_tokens) / len(union) if union else 0.0,  # title_jaccard
         float(bool(title_norm) and text == title_norm),  # equals_title
-        float(len(words) <= HEADLINE_MAX_WORDS and not stripped.endswith(".")),  # headline_like
+        float(is_headline_like(text, len(words))),  # headline_like
     ]
 
 
@@ -216,31 +220,36 @@ def boilerplate_inputs(
     hits = [rules.match(t, n_w) for t, n_w in zip(norm, n_words, strict=True)]
     ratios = class_ratios(norm)
     n = len(idx)
+    shapes = [
+        _shape_values(text, words[k], ratios[k], title_tokens, title_norm)
+        for k, text in enumerate(norm)
+    ]
+    has_rule = [hit is not None for hit in hits]
+    opens = [bool(hit and hit.opens_block) for hit in hits]
+    in_block = related_block_flags(
+        [hit.kind if hit else None for hit in hits],
+        opens,
+        [shape[_HEADLINE_LIKE] == 1.0 for shape in shapes],
+    )
+    teaser = teaser_flags(has_rule, opens, in_block, n_words)
     out: list[ParagraphInput] = []
-    in_block = False
     for k, (i, text, hit) in enumerate(zip(idx, norm, hits, strict=True)):
-        shape = _shape_values(text, words[k], ratios[k], title_tokens, title_norm)
-        # A block of related headlines continues while lines stay headline-like and rule-free.
-        block_here = in_block and hit is None and shape[_HEADLINE_LIKE] == 1.0
         values = [
             k / (n - 1) if n > 1 else 0.0,  # pos_rel
             float(k == 0),  # is_first
             float(k == n - 1),  # is_last
             min(n - 1 - k, 10) / 10,  # pos_from_end
             math.log1p(n),  # n_paragraphs_log
-            *shape,
-            float(block_here),  # in_related_block
-            float(bool(hit and hit.opens_block)),  # rule_opens_block
-            float(k > 0 and hits[k - 1] is not None),  # prev_rule_any
-            float(k < n - 1 and hits[k + 1] is not None),  # next_rule_any
+            *shapes[k],
+            float(in_block[k]),  # in_related_block
+            float(opens[k]),  # rule_opens_block
+            float(k > 0 and has_rule[k - 1]),  # prev_rule_any
+            float(k < n - 1 and has_rule[k + 1]),  # next_rule_any
             math.log1p(n_words[k - 1]) if k > 0 else 0.0,  # prev_words_log
             math.log1p(n_words[k + 1]) if k < n - 1 else 0.0,  # next_words_log
             *(_RULE_ONE_HOT.get(hit.kind, _NO_RULE) if hit else _NO_RULE),  # rule_<kind>
+            float(teaser[k]),  # related_teaser
         ]
-        if hit is not None:
-            in_block = hit.opens_block or (in_block and hit.kind == "related")
-        else:
-            in_block = block_here
         out.append(
             ParagraphInput(
                 article_id=article.id,

@@ -154,7 +154,9 @@ def test_feature_values_follow_feature_names():
         "prev_words_log",
         "next_words_log",
     )
-    assert names[27:] == tuple(f"rule_{kind}" for kind in preprocess.FURNITURE_KINDS)
+    n_kinds = len(preprocess.FURNITURE_KINDS)
+    assert names[27 : 27 + n_kinds] == tuple(f"rule_{kind}" for kind in preprocess.FURNITURE_KINDS)
+    assert names[27 + n_kinds :] == ("related_teaser",)
     for art in sample_articles():
         for p in preprocess.boilerplate_inputs(art):
             assert tuple(p.features) == names

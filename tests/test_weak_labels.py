@@ -396,11 +396,14 @@ def test_label_inputs_equal_the_boilerplate_inputs_the_labeler_reads(fixture_art
     from inference.furniture import default_rules
     from inference.preprocess import boilerplate_inputs
     from inference.schema import article_from_record
+    from tests.sample_bundles import sample_articles
     from training.label_inputs import LABEL_FEATURES, label_inputs
 
     rules = default_rules()
     arts = [article_from_record(a) for a in fixture_articles]
     arts += [article("x", ["", STORY_1, "اقرأ أيضاً:", OTHER_TITLE, "المصدر: واس", "   ", "نهاية."])]
+    arts += sample_articles()  # three have a teaser inlined after a related block
+    assert any(p.features["related_teaser"] for art in arts for p in label_inputs(art, rules))
     for art in arts:
         full, light = boilerplate_inputs(art, rules), label_inputs(art, rules)
         assert [(p.index, p.text, p.rule, p.rule_kind) for p in light] == [

@@ -17,6 +17,9 @@ articles from several independent sources of evidence, in two passes over the ar
    - cross-article repetition within one source -> ``repetition``;
    - a line equal or near-equal to another article's title (same source) -> ``related_title``, or
      a headline listed under a bare "read also" header -> ``related_block``;
+   - another story's paragraph inlined after a related block in the page's trailer (furniture
+     before and after it, no story after it; ``inference.page_structure.teaser_flags``) ->
+     ``related_teaser``;
    - story-like text with no furniture evidence -> ``content:long`` (>= ``content_min_words``
      words) or ``content:sentence`` (a shorter complete statement);
    - otherwise ``abstain``: the paragraph is not a training example.
@@ -275,7 +278,11 @@ class WeakLabeler:
         self, article: Article, inputs: list[ParagraphInput], n_words: list[int]
     ) -> _ArticleView:
         min_words = self.config.content_min_words
-        story = [k for k, p in enumerate(inputs) if p.rule is None and n_words[k] >= min_words]
+        story = [
+            k
+            for k, p in enumerate(inputs)
+            if p.rule is None and n_words[k] >= min_words and not p.features["related_teaser"]
+        ]
         author = article.extra.get("author")
         title_key = paragraph_key(article.title or "")
         return _ArticleView(
@@ -319,6 +326,8 @@ class WeakLabeler:
             return WeakLabel("boilerplate", "related_title", "related")
         if view.related_block[k]:
             return WeakLabel("boilerplate", "related_block", "related")
+        if p.features["related_teaser"]:
+            return WeakLabel("boilerplate", "related_teaser", "related")
         return self._content_or_abstain(p.text, n_words, count)
 
     def _content_or_abstain(self, text: str, n_words: int, count: int) -> WeakLabel:
