@@ -97,6 +97,8 @@ def naive_inputs(bundle_dir: Path, rows: list[dict]) -> list[dict]:
     from inference.transformer_inputs import InputFormat, row_segments
 
     fmt = InputFormat.from_config(read_bundle_meta(bundle_dir)["config"]["model"])
+    if fmt.pair_first == "both":  # two inputs per row: no one-call-per-row loop to compare with
+        raise SystemExit(f"{bundle_dir}: model.pair_first 'both' is not comparable with a pipeline")
     return [
         {"text": first, "text_pair": second}
         for first, second in (row_segments("stance", r, fmt) for r in rows)

@@ -5,7 +5,10 @@ functions, so a fine-tuned model can never see one input format at training time
 tags (train/serve parity by construction; ``tests/test_transformer.py`` checks it).
 
 Per task (row keys as in ARCHITECTURE.md "Built datasets"):
-- stance: a sentence pair ``(target, text)``, or ``(text, target)`` when ``pair_first == "text"``.
+- stance: a sentence pair ``(target, text)``, or ``(text, target)`` when ``pair_first == "text"``;
+  ``pair_first == "both"`` gives two inputs per row, one in each order, pooled like topic windows
+  (for claim pairs whose relation is symmetric: paraphrase, contradiction, unrelated). Training
+  then sees every pair both ways, and prediction averages the two orders.
 - boilerplate: a pair ``(paragraph text, "prev | next")`` (the neighbours as context).
 - topic: the article text alone. An article longer than the window is split into overlapping token
   windows (``stride`` tokens shared, at most ``max_chunks``); each window is a model input owned by the
@@ -16,12 +19,13 @@ topic window included.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 import numpy as np
 
 TASKS = ("boilerplate", "topic", "stance")
+PAIR_ORDERS = ("target", "text", "both")
 # Tokens kept free when cutting a window, so that re-tokenizing the window's text (a word cut at a
 # window edge can split differently) still fits without truncation in almost every case.
 WINDOW_SLACK = 2
@@ -46,8 +50,10 @@ class InputFormat:
         )
         values = {f.name: get(f.name, f.default) for f in fields(cls)}
         fmt = cls(**values)
-        if fmt.pair_first not in ("target", "text"):
-            raise ValueError(f"model.pair_first must be 'target' or 'text', got {fmt.pair_first!r}")
+        if fmt.pair_first not in PAIR_ORDERS:
+            raise ValueError(
+                f"model.pair_first must be one of {PAIR_ORDERS}, got {fmt.pair_first!r}"
+            )
         if fmt.pooling not in ("mean", "max"):
             raise ValueError(f"model.pooling must be 'mean' or 'max', got {fmt.pooling!r}")
         return fmt
@@ -64,6 +70,8 @@ def boilerplate_context(prev_text: str, next_text: str) -> str:
 def row_segments(task: str, row: dict, fmt: InputFormat) -> Segments:
     """(first segment, second segment or None) for one row, prefix included."""
     if task == "stance":
+        if fmt.pair_first == "both":
+            raise ValueError("pair_first 'both' makes two inputs per row: use build_model_inputs")
         target, text = row.get("target") or "", row.get("text") or ""
         first, second = (target, text) if fmt.pair_first == "target" else (text, target)
         return fmt.text_prefix + first, second
@@ -114,14 +122,21 @@ def build_model_inputs(
 ) -> tuple[list[Segments], list[int]]:
     """Model inputs for ``rows`` and, for each input, the index of the row it belongs to.
 
-    Stance and boilerplate: one input per row. Topic: one input per window of the row's text.
+    Stance and boilerplate: one input per row (stance with ``pair_first == "both"``: two, one per
+    order). Topic: one input per window of the row's text.
     """
     inputs: list[Segments] = []
     owners: list[int] = []
+    both = task == "stance" and fmt.pair_first == "both"
+    orders = [replace(fmt, pair_first="target"), replace(fmt, pair_first="text")] if both else []
     for i, row in enumerate(rows):
         if task == "topic":
             for window in split_windows(tokenizer, row.get("text") or "", fmt):
                 inputs.append(row_segments(task, {"text": window}, fmt))
+                owners.append(i)
+        elif both:
+            for order in orders:
+                inputs.append(row_segments(task, row, order))
                 owners.append(i)
         else:
             inputs.append(row_segments(task, row, fmt))

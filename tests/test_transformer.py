@@ -187,6 +187,43 @@ def test_segments_follow_config():
     assert (first, context) == (p.text, p.context())  # the context every pair model reads
 
 
+def test_both_pair_orders_make_two_inputs_per_row(encoder):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(encoder)
+    rows = [stance_row("x", "الهدف", "النص"), stance_row("y", "هدف", "نص")]
+    fmt = InputFormat(pair_first="both", text_prefix="query: ")
+    inputs, owners = build_model_inputs("stance", rows, tokenizer, fmt)
+    assert inputs == [
+        ("query: الهدف", "النص"), ("query: النص", "الهدف"), ("query: هدف", "نص"), ("query: نص", "هدف"),
+    ]  # fmt: skip
+    assert owners == [0, 0, 1, 1]
+    with pytest.raises(ValueError, match="build_model_inputs"):
+        row_segments("stance", rows[0], fmt)  # one segment pair cannot stand for both orders
+    with pytest.raises(ValueError, match="pair_first"):
+        InputFormat.from_config({"pair_first": "either"})
+
+
+@pytest.mark.slow
+def test_both_orders_train_and_predict_symmetrically(tmp_path, encoder):
+    from inference.bundle import load_bundle
+
+    rows = stance_rows()
+    labels = ["agree", "disagree", "other"]
+    cfg = make_cfg("stance", encoder, pair_first="both")
+    result, _ = train_bundle(tmp_path, "stance", rows, labels, cfg)
+    assert result["n_train_inputs"] == 2 * len(rows)  # every pair, both ways
+    assert max(h["val_macro_f1"] for h in result["history"]) == 1.0
+    assert train_accuracy(tmp_path, rows) == 1.0
+    bundle = load_bundle(tmp_path, backend="torch")
+    swapped = [r | {"target": r["text"], "text": r["target"]} for r in rows]
+    # The prediction is the mean over both orders, so it cannot depend on which one is given.
+    np.testing.assert_allclose(
+        bundle.predict_proba(rows), bundle.predict_proba(swapped), rtol=1e-5, atol=1e-6
+    )
+    assert bundle.predictor.last_n_inputs == 2 * len(rows)
+
+
 def test_long_topic_text_is_split_into_overlapping_windows(encoder):
     from transformers import AutoTokenizer
 

@@ -184,7 +184,9 @@ class TransformerModel(Strict):
     stride: int = Field(default=32, ge=0)
     max_chunks: int = Field(default=8, ge=1)
     text_prefix: str = ""
-    pair_first: Literal["target", "text"] = "target"
+    # Stance pair order; "both": each pair in both orders, the two predictions averaged (for
+    # symmetric claim pairs such as ANS's paraphrase / contradiction / unrelated).
+    pair_first: Literal["target", "text", "both"] = "target"
     pooling: Literal["mean", "max"] = "mean"
     # Classifier input: the first token ("cls", the stock HF head) or the masked mean of the token
     # states ("mean": what sentence encoders such as e5 are pretrained to produce).
