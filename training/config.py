@@ -150,6 +150,14 @@ class DatasetConfig(Strict):
 
 
 # ---------------------------------------------------------------- training
+class TransitivePairs(Strict):
+    """Stance labels for ``training.pair_augment`` (claim pairs where agree means "restates")."""
+
+    agree: str
+    disagree: str | None = None
+    unrelated: str | None = None
+
+
 class DataRef(Strict):
     dataset_dir: str
     train_split: str = "train"
@@ -157,6 +165,9 @@ class DataRef(Strict):
     test_split: str = "test"
     max_train_examples: int | None = Field(default=None, ge=1)
     filter: dict[str, Any] = {}
+    # Stance only: add the pairs that follow by transitivity through a claim's paraphrases to the
+    # training split (training/pair_augment.py). None: off.
+    transitive_pairs: TransitivePairs | None = None
 
 
 class SklearnModel(Strict):
@@ -225,9 +236,11 @@ class TrainConfig(Strict):
     tracking: TrackingConfig = TrackingConfig()
 
     @model_validator(mode="after")
-    def _source_feature_is_topic_only(self) -> TrainConfig:
+    def _task_specific_options(self) -> TrainConfig:
         if getattr(self.model, "source_weight", None) and self.task != "topic":
             raise ValueError(f"model.source_weight is a topic feature, not for task {self.task!r}")
+        if self.data.transitive_pairs and self.task != "stance":
+            raise ValueError(f"data.transitive_pairs is for stance pairs, not task {self.task!r}")
         return self
 
 

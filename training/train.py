@@ -171,6 +171,10 @@ def load_training_data(cfg: TrainConfig) -> TrainData:
     if cfg.data.max_train_examples and len(train) > cfg.data.max_train_examples:
         train = train.shuffle(seed=cfg.training.seed, keep_in_memory=True)
         splits[cfg.data.train_split] = train.select(range(cfg.data.max_train_examples))
+    if cfg.data.transitive_pairs:
+        splits[cfg.data.train_split] = _with_transitive_pairs(
+            splits[cfg.data.train_split], labels, cfg.data.transitive_pairs
+        )
     eval_splits = {
         prefix: name
         for prefix, name in (("val_", cfg.data.eval_split), ("test_", cfg.data.test_split))
@@ -193,6 +197,19 @@ def load_training_data(cfg: TrainConfig) -> TrainData:
         manifest=manifest,
         dataset_hash=manifest_hash(manifest_path, manifest, path.name) if manifest_path else None,
     )
+
+
+def _with_transitive_pairs(train, labels: list[str], spec):
+    from training.pair_augment import add_transitive_pairs
+
+    for key, name in spec.model_dump().items():
+        if name is not None and name not in labels:
+            raise TrainError(
+                f"data.transitive_pairs.{key}: label {name!r} is not in the dataset ({labels})"
+            )
+    augmented, added = add_transitive_pairs(train, labels, spec)
+    log.info("data.transitive_pairs: %d training pairs + %d derived", len(train), added)
+    return augmented
 
 
 # ---------------------------------------------------------------- fitting
