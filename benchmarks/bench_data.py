@@ -124,8 +124,9 @@ def _save_dataset(rows_by_split: dict[str, list[dict]], labels: list[str], out: 
 
 def _weak_datasets(data: Path, n_articles: int, max_examples: int, seed: int, root: Path) -> dict:
     """Boilerplate (weak labels) and topic (ANT gold, weakly cleaned) datasets from one sample."""
-    from inference.preprocess import boilerplate_inputs, topic_row
-    from inference.schema import RecordError, article_from_record
+    from inference.errors import RecordError
+    from inference.text.preprocess import boilerplate_inputs, topic_row
+    from inference.text.schema import article_from_record
     from training.config import WeakLabelConfig
     from training.examples import boilerplate_rows
     from training.weak_labels import WeakLabeler
@@ -169,7 +170,7 @@ def _weak_datasets(data: Path, n_articles: int, max_examples: int, seed: int, ro
 
 
 def _stance_dataset(data: Path, root: Path) -> Path:
-    from inference.preprocess import stance_row
+    from inference.text.preprocess import stance_row
 
     rows: dict[str, list] = {"train": [], "test": []}
     for rec in iter_ans(data):

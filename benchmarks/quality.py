@@ -14,7 +14,7 @@
    - boilerplate: per paragraph on ``boilerplate_gold_dev/dev.jsonl`` through
      ``training.evaluate_cmd.evaluate_model`` (furniture P/R/F1, content recall); next to it
      jusText (Arabic stoplist; each paragraph a ``<p>`` of one HTML page), the keyword rules
-     (``inference/rules/furniture_v1.json``: a rule hit is furniture), the weak labels the model
+     (``inference/text/rules/furniture_v1.json``: a rule hit is furniture), the weak labels the model
      learns from (``benchmarks/weak_labels_eval.py``), the model at a decision threshold chosen on
      the weakly-labeled validation split, and the model OR a rule hit.
    - topic / stance: macro-F1 on the validation and test splits of the built dataset (the model's
@@ -141,7 +141,7 @@ def boilerplate_extras(bundle_dir: Path, dataset_dir: Path, paragraphs: list[dic
     """Model variants on gold dev: threshold chosen on weak validation, and model OR rule hit."""
     import datasets
 
-    from inference.bundle import load_bundle
+    from inference.predictors.bundle import load_bundle
     from training.train import gold_labels, split_rows
 
     bundle = load_bundle(str(bundle_dir))
@@ -349,7 +349,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    for noisy in ("inference.readers", "datasets", "mlflow"):
+    for noisy in ("inference.engines.readers", "datasets", "mlflow"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
     args = parse_args(argv)
     if not (SHARED / GOLD_DEV).exists():

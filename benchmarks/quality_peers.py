@@ -104,9 +104,9 @@ def justext_flags(paragraphs: list[str], stoplist: frozenset | None = None) -> l
 # ---------------------------------------------------------------- boilerplate gold
 def gold_paragraphs(dev_path: Path, rules=None) -> list[dict]:
     """Every gold-labeled non-empty dev paragraph, with the preprocessed row, in file order."""
-    from inference.furniture import default_rules
-    from inference.preprocess import boilerplate_inputs, boilerplate_row
-    from inference.readers import iter_articles
+    from inference.engines.readers import iter_articles
+    from inference.text.furniture import default_rules
+    from inference.text.preprocess import boilerplate_inputs, boilerplate_row
 
     rules = rules or default_rules()
     out = []
@@ -124,7 +124,7 @@ def gold_paragraphs(dev_path: Path, rules=None) -> list[dict]:
 
 
 def peer_justext(dev_path: Path) -> dict:
-    from inference.readers import iter_articles
+    from inference.engines.readers import iter_articles
 
     justext = import_justext()
     stoplist = justext.get_stoplist("Arabic")

@@ -2,7 +2,7 @@
 
 The archives repeat the real scraped articles of ``../shared/data`` (SaudiNewsNet + ANT
 multi-source, ~22k distinct; repeats get new ids) and are written to a temp folder. Each size is
-tagged by ``inference.runner.run_tagging`` in a fresh subprocess, which reports:
+tagged by ``inference.engines.runner.run_tagging`` in a fresh subprocess, which reports:
 - the tagging process's peak RSS (``VmHWM`` in ``/proc/self/status``, else ``ru_maxrss``),
 - the largest worker's peak RSS (``getrusage(RUSAGE_CHILDREN)``; forked workers share the
   parent's pages copy-on-write, so parent + workers x largest is an upper bound on the total).
@@ -89,7 +89,7 @@ def run_sampled(cmd: list[str], every: float = 0.2) -> tuple[subprocess.Complete
 
 def child(args: argparse.Namespace) -> int:
     """Tag one archive and print a JSON line of measurements (runs in a fresh process)."""
-    from inference.runner import count_records, default_workers, run_tagging
+    from inference.engines.runner import count_records, default_workers, run_tagging
     from inference.tagger import TaggerConfig, load_tagger
 
     bundles = bundles_from_dir(args.bundles)

@@ -1,6 +1,6 @@
 """Throughput of ``khabar tag`` with the default sklearn tagger, end to end, on real articles.
 
-JSONL -> JSONL through ``inference.runner.run_tagging`` (reading, the three models, writing with
+JSONL -> JSONL through ``inference.engines.runner.run_tagging`` (reading, the three models, writing with
 fsync'ed checkpoints), on ``--n`` real scraped articles (SaudiNewsNet + ANT multi-source from
 ``../shared/data``, interleaved; records without a body become error records, as in production).
 Every article gets all three tags: boilerplate, topic, and stance toward one target
@@ -12,7 +12,7 @@ default-config sklearn bundles are trained first on the shared data (see ``bench
 Printed, in one run so the numbers compare under the same machine load:
 1. a per-stage breakdown of one in-process pass (CPU ms per article: read, normalize+features,
    per model: rows->DataFrame, vectorize, classify; write), next to the same pass with sklearn's
-   own n-gram counting (``inference.ngram_counts`` switched off; ``--no-compare-sklearn`` skips it);
+   own n-gram counting (``inference.text.ngram_counts`` switched off; ``--no-compare-sklearn`` skips it);
 2. end-to-end runs for each ``--workers`` value (repeated ``--repeats`` times, interleaved):
    articles/s (wall) and articles per CPU-second (all processes), the ratio between settings, and
    a check that every setting wrote byte-identical output.
@@ -71,9 +71,9 @@ class Stages:
 
 def stage_breakdown(tagger, archive: Path, n: int, batch_size: int) -> tuple[dict, int]:
     """One in-process pass over the first ``n`` records; returns (CPU s per stage, records)."""
-    import inference.sklearn_predictor as skp
-    from inference.readers import ReadStats, iter_items
-    from inference.runner import _batches, _encode, tag_items
+    import inference.predictors.sklearn as skp
+    from inference.engines.readers import ReadStats, iter_items
+    from inference.engines.runner import _batches, _encode, tag_items
 
     stages = Stages()
     start = time.process_time()
@@ -152,9 +152,9 @@ def print_breakdown(stages: dict, n: int, reference: dict | None = None) -> None
 
 
 def sklearn_counting_breakdown(tagger, archive: Path, n: int, batch_size: int) -> dict:
-    """The stage pass again with ``inference.ngram_counts`` switched off (sklearn's Python loop)."""
-    from inference import ngram_counts
-    from inference.sklearn_predictor import _vectorizers
+    """The stage pass again with ``inference.text.ngram_counts`` switched off (sklearn's Python loop)."""
+    from inference.predictors.sklearn import _vectorizers
+    from inference.text import ngram_counts
 
     vectorizers = [v for b in tagger.bundles.values() for v in _vectorizers(b.predictor.model)]
     for vec in vectorizers:
@@ -176,7 +176,7 @@ def cpu_seconds() -> float:
 
 def end_to_end(load, archive: Path, out_dir: Path, workers: int, batch_size: int) -> dict:
     """One ``run_tagging`` with a freshly loaded tagger (empty caches, as a new ``khabar tag``)."""
-    from inference.runner import run_tagging
+    from inference.engines.runner import run_tagging
 
     tagger = load()
     out = out_dir / f"tagged-w{workers}.jsonl"
@@ -199,7 +199,7 @@ def end_to_end(load, archive: Path, out_dir: Path, workers: int, batch_size: int
 
 
 def profile_run(tagger, archive: Path, out_dir: Path, n: int, batch_size: int, top: int) -> None:
-    from inference.runner import run_tagging
+    from inference.engines.runner import run_tagging
 
     small = out_dir / "profile-input.jsonl"
     with open(archive, "rb") as src, open(small, "wb") as dst:

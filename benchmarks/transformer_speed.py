@@ -6,7 +6,7 @@ the same ``--n`` real ANS claim/text pairs (official dev split, not used for fin
    a loop would (the pair formatted exactly as khabar formats it, so labels compare);
 2. khabar torch: ``load_bundle(backend="torch")`` + ``Bundle.predict`` (length-sorted batches);
 3. khabar ONNX fp32 (``backend="onnx"``) and int8 (``backend="onnx-int8"``), after
-   ``inference.onnx_export.export_onnx(bundle, quantize_int8=True)``;
+   ``inference.predictors.onnx_export.export_onnx(bundle, quantize_int8=True)``;
 4. for comparison, the same int8 quantization with per-channel weight scales (what
    ``export_onnx`` could write instead), run through the same khabar predictor.
 Printed: pairs/s, ratios to the naive loop, and label agreement with khabar torch. Targets: ONNX
@@ -41,7 +41,7 @@ BATCH = 16
 
 def ans_rows(data: Path) -> tuple[list[dict], list[dict]]:
     """(train rows, dev rows) of ANS as khabar stance rows (normalized) with labels."""
-    from inference.preprocess import stance_row
+    from inference.text.preprocess import stance_row
 
     train, dev = [], []
     for rec in iter_ans(data):
@@ -93,8 +93,8 @@ def build_bundle(e5: Path, train: list[dict], dev: list[dict], steps: int, out: 
 
 def naive_inputs(bundle_dir: Path, rows: list[dict]) -> list[dict]:
     """Each pair as the naive loop passes it: khabar's own formatting (prefix, pair order)."""
-    from inference.bundle import read_bundle_meta
-    from inference.transformer_inputs import InputFormat, row_segments
+    from inference.predictors.bundle import read_bundle_meta
+    from inference.predictors.transformer_inputs import InputFormat, row_segments
 
     fmt = InputFormat.from_config(read_bundle_meta(bundle_dir)["config"]["model"])
     if fmt.pair_first == "both":  # two inputs per row: no one-call-per-row loop to compare with
@@ -134,8 +134,8 @@ def quantize_per_channel(bundle_dir: Path) -> Path:
 def run_khabar(
     bundle_dir: Path, rows: list[dict], backend: str, onnx_file: Path | None = None
 ) -> tuple[list[str], float]:
-    from inference.bundle import load_bundle
-    from inference.transformer_predictor import OnnxRunner
+    from inference.predictors.bundle import load_bundle
+    from inference.predictors.transformer import OnnxRunner
 
     bundle = load_bundle(bundle_dir, device="cpu", backend=backend)
     if onnx_file is not None:  # same predictor (batching, pooling), another graph
@@ -175,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
         else:  # exported into a copy: the user's bundle is left as it was
             bundle_dir = work / "bundle"
             shutil.copytree(args.bundle, bundle_dir, dirs_exist_ok=True)
-        from inference.onnx_export import export_onnx
+        from inference.predictors.onnx_export import export_onnx
 
         started = time.perf_counter()
         entry = export_onnx(bundle_dir, quantize_int8=True)

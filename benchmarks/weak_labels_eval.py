@@ -27,8 +27,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from inference.readers import iter_articles  # noqa: E402
-from inference.schema import Article  # noqa: E402
+from inference.engines.readers import iter_articles  # noqa: E402
+from inference.text.schema import Article  # noqa: E402
 from training.config import WeakLabelConfig, apply_overrides  # noqa: E402
 from training.weak_labels import WeakLabel, WeakLabeler  # noqa: E402
 
@@ -195,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = ap.parse_args(argv)
     # The raw corpora hold records without a body; the reader logs each rejection, which is noise here.
-    logging.getLogger("inference.readers").setLevel(logging.ERROR)
+    logging.getLogger("inference.engines.readers").setLevel(logging.ERROR)
     if not (args.data / DEV).exists():
         print(f"shared data not found at {args.data}", file=sys.stderr)
         return 2

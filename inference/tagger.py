@@ -1,7 +1,7 @@
 """The tagger: boilerplate first, then topic and stance on the cleaned story (DESIGN.md "Output").
 
 Per batch of articles every model is called once (vectorized), on rows built by the same
-``inference.preprocess`` functions the dataset builder uses. A batch that fails is retried article
+``inference.text.preprocess`` functions the dataset builder uses. A batch that fails is retried article
 by article so one bad record becomes one error record and the rest are tagged.
 """
 
@@ -14,16 +14,17 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from inference.bundle import Bundle, BundleError, load_bundle
-from inference.furniture import FurnitureRules, default_rules
-from inference.preprocess import (
+from inference.errors import BundleError
+from inference.predictors.bundle import Bundle, load_bundle
+from inference.text.furniture import FurnitureRules, default_rules
+from inference.text.preprocess import (
     boilerplate_inputs,
     boilerplate_row,
     stance_row,
     stance_text,
     topic_row,
 )
-from inference.schema import Article
+from inference.text.schema import Article
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Tiny sklearn bundles trained on the shipped sample corpus (gold labels), for tagger tests.
 
-Datasets are made here with the same ``inference.preprocess`` row functions the builder uses; the
+Datasets are made here with the same ``inference.text.preprocess`` row functions the builder uses; the
 split is a fixed hash of the article id so every test run sees the same bundles.
 """
 
@@ -11,8 +11,8 @@ import json
 from importlib import resources
 from pathlib import Path
 
-from inference.preprocess import boilerplate_inputs, boilerplate_row, stance_row, topic_row
-from inference.schema import Article, article_from_record
+from inference.text.preprocess import boilerplate_inputs, boilerplate_row, stance_row, topic_row
+from inference.text.schema import Article, article_from_record
 
 
 def sample_file(name: str) -> Path:

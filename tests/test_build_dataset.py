@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from datasets import ClassLabel, load_from_disk
 
-from inference.furniture import default_rules
-from inference.preprocess import boilerplate_inputs, boilerplate_row, topic_row
-from inference.schema import article_from_record
+from inference.text.furniture import default_rules
+from inference.text.preprocess import boilerplate_inputs, boilerplate_row, topic_row
+from inference.text.schema import article_from_record
 from training.build_dataset import build_datasets
 from training.config import DatasetConfig, load_dataset_config
 from training.examples import COLUMNS

@@ -19,7 +19,7 @@ import pytest
 from rich.console import Console
 
 import training.demo
-from inference.bundle import load_bundle
+from inference.predictors.bundle import load_bundle
 from training.runs import list_runs
 from training.train import split_rows
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from inference.preprocess import stance_row, topic_row
-from inference.readers import iter_articles
+from inference.engines.readers import iter_articles
+from inference.text.preprocess import stance_row, topic_row
 from tests.test_sklearn_train import (
     CLAIMS,
     UNRELATED,

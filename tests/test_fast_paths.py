@@ -13,14 +13,14 @@ from functools import partial
 
 import pytest
 
-from inference import preprocess
-from inference.normalize import (
+from inference.predictors.sklearn import _word_sets, stance_pair_features
+from inference.text import preprocess
+from inference.text.normalize import (
     _WS_RE,
     get_normalizer,
     load_rules,
     normalize,
 )
-from inference.sklearn_predictor import _word_sets, stance_pair_features
 from tests.sample_bundles import sample_articles, sample_file
 
 
@@ -250,7 +250,7 @@ def test_stance_pair_features_equal_reference():
 def test_loading_an_sklearn_bundle_does_not_import_torch(sample_bundles):
     code = (
         "import sys\n"
-        "from inference.bundle import load_bundle\n"
+        "from inference.predictors.bundle import load_bundle\n"
         f"load_bundle({str(sample_bundles['topic'])!r})\n"
         "assert 'torch' not in sys.modules, 'torch imported'\n"
         "import torch, sklearn.externals.array_api_compat.torch  # still importable afterwards\n"

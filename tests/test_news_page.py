@@ -7,7 +7,7 @@ written for this test (fictional site, people and figures).
 
 The story inlined under "إقرأ أيضاً:" (another story's headline, then its first paragraph) is the
 hard case: its paragraph is a long news sentence, story text by shape. It is caught by its place in
-the page (``inference.page_structure.teaser_flags``): after a related block that opens after
+the page (``inference.text.page_structure.teaser_flags``): after a related block that opens after
 furniture, with furniture after it and no story after it. The weak labeler marks such paragraphs
 (``related_teaser``) in the three sample articles that have one, and the model learns the feature.
 """
@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from inference.preprocess import boilerplate_inputs, boilerplate_row
-from inference.schema import article_from_record
 from inference.tagger import load_tagger
+from inference.text.preprocess import boilerplate_inputs, boilerplate_row
+from inference.text.schema import article_from_record
 from tests.sample_bundles import _save, sample_articles
 
 PAGE = {

@@ -1,4 +1,4 @@
-"""inference.ngram_counts gives exactly sklearn's document-term counts (the tagger's fast path)."""
+"""inference.text.ngram_counts gives exactly sklearn's document-term counts (the tagger's fast path)."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ import pytest
 import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from inference import char_ngrams, ngram_counts, text_tokens
-from inference.normalize import normalize
-from inference.schema import article_from_record
-from inference.sklearn_predictor import _vectorizers
+from inference.predictors.sklearn import _vectorizers
 from inference.tagger import TaggerConfig, load_tagger
+from inference.text import char_ngrams, ngram_counts, text_tokens
+from inference.text.normalize import normalize
+from inference.text.schema import article_from_record
 from tests.sample_bundles import sample_articles
 
 # Shapes real text takes and a few it should not: empty, whitespace runs, case, tatweel, NBSP,
@@ -138,7 +138,7 @@ def test_lines_and_their_one_line_forms_count_like_sklearn():
 
 
 def test_whitespace_never_changes_lowercasing_across_it():
-    """What sharing lines' tokens relies on (inference.text_tokens): lowercasing a text equals
+    """What sharing lines' tokens relies on (inference.text.text_tokens): lowercasing a text equals
     lowercasing its whitespace-separated parts, for every whitespace character."""
     spaces = [chr(c) for c in range(0x110000) if chr(c).isspace()]
     assert len(spaces) == 29 and max(map(ord, spaces)) < 0x3001

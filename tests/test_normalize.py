@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from inference.normalize import (
+from inference.text.normalize import (
     KNOWN_NORMALIZER_VERSIONS,
     NORMALIZER_VERSION,
     UnknownNormalizerVersion,

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from inference.page_structure import related_block_flags, teaser_flags
-from inference.preprocess import boilerplate_inputs
-from inference.schema import Article
+from inference.text.page_structure import related_block_flags, teaser_flags
+from inference.text.preprocess import boilerplate_inputs
+from inference.text.schema import Article
 from tests.test_weak_labels import OTHER_TITLE, STORY_1, STORY_2, STORY_3, fitted
 
 TEASER = (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from inference.preprocess import stance_row
+from inference.text.preprocess import stance_row
 from tests.test_sklearn_train import make_config, make_dataset, stance_examples
 from training.config import ConfigError, TransitivePairs, load_train_config
 from training.pair_augment import transitive_rows

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from inference.bundle import BundleError
-from inference.ray_engine import group_pieces, plan_pieces, read_piece, run_tagging_ray
-from inference.readers import InputError, ReadStats, iter_items
-from inference.runner import run_tagging
+from inference.engines.ray import group_pieces, plan_pieces, read_piece, run_tagging_ray
+from inference.engines.readers import InputError, ReadStats, iter_items
+from inference.engines.runner import run_tagging
+from inference.errors import BundleError
 from inference.tagger import TaggerConfig, load_tagger
 from tests.test_sklearn_train import boilerplate_articles, make_config, make_dataset
 

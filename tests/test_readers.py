@@ -11,8 +11,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from inference.readers import InputError, ReadStats, iter_articles, iter_items
-from inference.schema import RecordError, article_from_record
+from inference.engines.readers import InputError, ReadStats, iter_articles, iter_items
+from inference.errors import RecordError
+from inference.text.schema import article_from_record
 
 STORY = ["أعلنت الوزارة اليوم عن خطة جديدة لدعم المزارعين.", "", "المصدر: وكالة الأنباء"]
 RECORD = {

@@ -14,7 +14,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from inference.runner import ResumeError, run_tagging
+from inference.engines.runner import ResumeError, run_tagging
 from inference.tagger import load_tagger
 from training.cli import main
 

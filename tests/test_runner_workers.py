@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from inference.runner import CHECKPOINT_SUFFIX, default_workers, run_tagging
+from inference.engines.runner import CHECKPOINT_SUFFIX, default_workers, run_tagging
 from inference.tagger import TaggerConfig, load_tagger
 
 
@@ -67,12 +67,12 @@ def test_resume_with_workers_after_a_partial_output(tagger, tmp_path, fixture_ar
 
 
 def test_default_workers(tagger, monkeypatch):
-    monkeypatch.setattr("inference.runner._cpus", lambda: 8)
+    monkeypatch.setattr("inference.engines.runner._cpus", lambda: 8)
     assert default_workers(tagger, None, 256) == 2  # unknown size: assume large
     assert default_workers(tagger, 100_000, 256) == 2
     assert default_workers(tagger, 300, 256) == 1  # a few batches: not worth the processes
-    monkeypatch.setattr("inference.runner._cpus", lambda: 1)
+    monkeypatch.setattr("inference.engines.runner._cpus", lambda: 1)
     assert default_workers(tagger, 100_000, 256) == 1
-    monkeypatch.setattr("inference.runner._cpus", lambda: 8)
+    monkeypatch.setattr("inference.engines.runner._cpus", lambda: 8)
     monkeypatch.setitem(tagger.bundles["topic"].meta, "kind", "transformer")
     assert default_workers(tagger, 100_000, 256) == 1  # torch uses the cores itself

@@ -17,9 +17,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from inference.schema import article_from_record
-from inference.serving import input_records, log_tagger_model
+from inference.engines.serving import input_records, log_tagger_model
 from inference.tagger import TaggerConfig, load_tagger
+from inference.text.schema import article_from_record
 from tests.test_ray_engine import train_tiny_bundles
 
 TARGET = "خطة وطنية لتطوير المستشفيات"

@@ -1,6 +1,6 @@
 """sklearn training end to end on tiny, trivially separable Arabic datasets (one per task).
 
-The datasets are built here with ``datasets`` from rows made by ``inference.preprocess``, exactly the
+The datasets are built here with ``datasets`` from rows made by ``inference.text.preprocess``, exactly the
 rows the dataset builder writes, so these tests do not depend on the builder. Also imported by
 ``test_tracking.py`` and ``test_evaluate.py``.
 """
@@ -13,10 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from inference.bundle import load_bundle, read_bundle_meta
-from inference.preprocess import boilerplate_inputs, boilerplate_row, stance_row, topic_row
-from inference.schema import Article
-from inference.sklearn_predictor import (
+from inference.predictors.bundle import load_bundle, read_bundle_meta
+from inference.predictors.sklearn import (
     MODEL_FILE,
     SklearnPredictor,
     UnsafeModelError,
@@ -25,6 +23,8 @@ from inference.sklearn_predictor import (
     save_skops,
     skops_types,
 )
+from inference.text.preprocess import boilerplate_inputs, boilerplate_row, stance_row, topic_row
+from inference.text.schema import Article
 from training.config import TrainConfig
 from training.train import TrainError, gold_labels, split_rows, train
 

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from inference.preprocess import boilerplate_inputs, boilerplate_row
-from inference.schema import article_from_record
 from inference.tagger import TaggerConfig, load_tagger
+from inference.text.preprocess import boilerplate_inputs, boilerplate_row
+from inference.text.schema import article_from_record
 
 NEWS_PAGE = {
     "id": "page-1",
@@ -103,7 +103,7 @@ def test_tagger_uses_the_builders_rows(tagger):
 
 
 def test_two_models_for_one_task_is_an_error(sample_bundles):
-    from inference.bundle import BundleError
+    from inference.errors import BundleError
 
     with pytest.raises(BundleError, match="two models for task 'topic'"):
         load_tagger([str(sample_bundles["topic"])] * 2)

@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from inference.bundle import load_bundle
-from inference.furniture import default_rule_dicts
+from inference.predictors.bundle import load_bundle
+from inference.text.furniture import default_rule_dicts
 from tests.test_sklearn_train import LABELS, make_config, make_dataset, task_splits, topic_examples
 from training.registry import PromoteError, promote
 from training.train import train

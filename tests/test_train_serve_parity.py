@@ -1,6 +1,6 @@
 """Train/serve parity: what the dataset builder writes is exactly what the tagger feeds its models.
 
-The builder (training) and the tagger (inference) share ``inference.preprocess``; these tests build a
+The builder (training) and the tagger (inference) share ``inference.text.preprocess``; these tests build a
 real dataset, tag the same articles, capture the rows each model receives, and compare them.
 """
 
@@ -11,8 +11,8 @@ import json
 import pytest
 from datasets import load_from_disk
 
-from inference.schema import article_from_record
 from inference.tagger import TaggerConfig, load_tagger
+from inference.text.schema import article_from_record
 from training.build_dataset import build_datasets
 from training.config import load_dataset_config
 

@@ -1,6 +1,6 @@
 """Transformer fine-tuning and serving, on a tiny BERT built locally (tests/tiny_bert.py).
 
-Rows come from the shared ``inference.preprocess`` functions on inline Arabic text, so these tests run
+Rows come from the shared ``inference.text.preprocess`` functions on inline Arabic text, so these tests run
 the same path as ``khabar train`` / ``khabar tag``: formatting, chunking, pooling, saving, loading,
 ONNX export. The real shared e5 encoder is only loaded (no training) and skipped when absent.
 """
@@ -13,21 +13,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from inference.preprocess import (
-    ParagraphInput,
-    boilerplate_inputs,
-    boilerplate_row,
-    stance_row,
-    topic_row,
-)
-from inference.schema import Article
-from inference.transformer_inputs import (
+from inference.predictors.transformer_inputs import (
     InputFormat,
     build_model_inputs,
     pool_logits,
     row_segments,
     split_windows,
 )
+from inference.text.preprocess import (
+    ParagraphInput,
+    boilerplate_inputs,
+    boilerplate_row,
+    stance_row,
+    topic_row,
+)
+from inference.text.schema import Article
 from tests.conftest import REPO, SHARED_MODELS
 from training.tiny_bert import build_tiny_bert
 
@@ -118,7 +118,7 @@ def make_cfg(task: str, encoder, **model_kw):
 
 
 def train_bundle(tmp_path, task: str, rows: list[dict], labels: list[str], cfg):
-    from inference.bundle import write_bundle_meta
+    from inference.predictors.bundle import write_bundle_meta
     from training.transformer_trainer import train_transformer
 
     epochs = []
@@ -141,7 +141,7 @@ def train_bundle(tmp_path, task: str, rows: list[dict], labels: list[str], cfg):
 
 
 def train_accuracy(bundle_dir, rows, backend="torch") -> float:
-    from inference.bundle import load_bundle
+    from inference.predictors.bundle import load_bundle
 
     predicted, _ = load_bundle(bundle_dir, backend=backend).predict(rows)
     return float(np.mean([p == r["label"] for p, r in zip(predicted, rows, strict=True)]))
@@ -206,7 +206,7 @@ def test_both_pair_orders_make_two_inputs_per_row(encoder):
 
 @pytest.mark.slow
 def test_both_orders_train_and_predict_symmetrically(tmp_path, encoder):
-    from inference.bundle import load_bundle
+    from inference.predictors.bundle import load_bundle
 
     rows = stance_rows()
     labels = ["agree", "disagree", "other"]
@@ -259,8 +259,8 @@ def test_class_weights():
 
 
 def test_precision_and_backend_choice(tmp_path):
-    from inference.bundle import BundleError
-    from inference.transformer_predictor import choose_backend
+    from inference.errors import BundleError
+    from inference.predictors.transformer import choose_backend
     from training.transformer_trainer import resolve_precision
 
     assert resolve_precision("auto", cuda=False) == "fp32"
@@ -279,7 +279,7 @@ def test_trainer_and_predictor_encode_rows_identically(encoder):
     """Train/serve parity: the trainer's dataset encoding = the predictor's batch encoding."""
     from transformers import AutoTokenizer
 
-    from inference.transformer_predictor import TransformerPredictor
+    from inference.predictors.transformer import TransformerPredictor
     from training.transformer_trainer import encode_split
 
     tokenizer = AutoTokenizer.from_pretrained(encoder)
@@ -328,7 +328,7 @@ def test_boilerplate_pairs_overfit(tmp_path, encoder):
 
 @pytest.mark.slow
 def test_topic_overfits_with_chunk_pooling(tmp_path, encoder):
-    from inference.bundle import load_bundle
+    from inference.predictors.bundle import load_bundle
 
     rows = topic_rows()
     cfg = make_cfg("topic", encoder, max_length=32, stride=8, max_chunks=4, pooling="mean")
@@ -345,7 +345,8 @@ def test_topic_overfits_with_chunk_pooling(tmp_path, encoder):
 def test_bundle_with_other_labels_is_refused(stance_bundle, tmp_path):
     import shutil
 
-    from inference.bundle import BundleError, load_bundle, read_bundle_meta, write_bundle_meta
+    from inference.errors import BundleError
+    from inference.predictors.bundle import load_bundle, read_bundle_meta, write_bundle_meta
 
     shutil.copytree(stance_bundle[0], tmp_path, dirs_exist_ok=True)
     write_bundle_meta(tmp_path, read_bundle_meta(tmp_path) | {"labels": ["agree", "other", "x"]})
@@ -358,8 +359,8 @@ def test_bundle_with_other_labels_is_refused(stance_bundle, tmp_path):
 def test_onnx_export_parity_and_int8(stance_bundle, tmp_path):
     import shutil
 
-    from inference.bundle import load_bundle, read_bundle_meta
-    from inference.onnx_export import export_onnx
+    from inference.predictors.bundle import load_bundle, read_bundle_meta
+    from inference.predictors.onnx_export import export_onnx
 
     shutil.copytree(stance_bundle[0], tmp_path, dirs_exist_ok=True)
     rows = stance_rows()
@@ -383,7 +384,7 @@ def test_shared_e5_encoder_loads_and_predicts(monkeypatch):
     """Loads the real multilingual-e5-small through the trainer's and predictor's code (no training)."""
     from transformers import AutoTokenizer
 
-    from inference.transformer_predictor import TorchRunner, TransformerPredictor
+    from inference.predictors.transformer import TorchRunner, TransformerPredictor
     from training.config import load_train_config
     from training.transformer_trainer import load_classifier
 
@@ -413,9 +414,9 @@ def test_mean_head_loads_encoder_weights_overfits_and_exports(tmp_path, encoder)
     from safetensors.torch import load_file
     from transformers import AutoConfig
 
-    from inference.bundle import load_bundle
-    from inference.classifier_heads import load_sequence_classifier
-    from inference.onnx_export import export_onnx
+    from inference.predictors.bundle import load_bundle
+    from inference.predictors.classifier_heads import load_sequence_classifier
+    from inference.predictors.onnx_export import export_onnx
 
     labels = ["agree", "disagree", "other"]
     fresh = load_sequence_classifier(encoder, head="mean", num_labels=3)
@@ -441,7 +442,7 @@ def test_mean_head_loads_encoder_weights_overfits_and_exports(tmp_path, encoder)
 
 
 def test_unknown_head_is_refused(encoder):
-    from inference.classifier_heads import load_sequence_classifier
+    from inference.predictors.classifier_heads import load_sequence_classifier
 
     with pytest.raises(ValueError, match="head 'max'"):
         load_sequence_classifier(encoder, head="max")

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from inference.schema import Article
+from inference.text.schema import Article
 from training.config import RepetitionConfig, WeakLabelConfig
 from training.weak_labels import BloomFilter, WeakLabel, WeakLabeler, text_hash
 
@@ -338,7 +338,7 @@ def test_match_key_fast_path_equals_the_regex_definition():
 
 
 def test_batched_paragraph_keys_equal_one_by_one():
-    from inference.normalize import normalize
+    from inference.text.normalize import normalize
     from training.line_keys import match_key, match_keys, paragraph_keys
 
     texts = _random_texts(2, 3000) + [STORY_1, AGENCY_SENTENCE, "\ufefb\ufef7 ﷺ", "إِنَّ ـــ"]
@@ -393,9 +393,9 @@ def test_observing_a_batch_equals_observing_one_by_one():
 
 
 def test_label_inputs_equal_the_boilerplate_inputs_the_labeler_reads(fixture_articles):
-    from inference.furniture import default_rules
-    from inference.preprocess import boilerplate_inputs
-    from inference.schema import article_from_record
+    from inference.text.furniture import default_rules
+    from inference.text.preprocess import boilerplate_inputs
+    from inference.text.schema import article_from_record
     from tests.sample_bundles import sample_articles
     from training.label_inputs import LABEL_FEATURES, label_inputs
 
@@ -415,9 +415,9 @@ def test_label_inputs_equal_the_boilerplate_inputs_the_labeler_reads(fixture_art
 
 
 def test_labeling_many_articles_equals_labeling_each(fixture_articles):
-    from inference.furniture import default_rules
-    from inference.preprocess import boilerplate_inputs
-    from inference.schema import article_from_record
+    from inference.text.furniture import default_rules
+    from inference.text.preprocess import boilerplate_inputs
+    from inference.text.schema import article_from_record
 
     arts = [article_from_record(a) for a in fixture_articles] + filler(4)
     labeler = fitted(arts)

@@ -9,7 +9,7 @@
    parent adds the results up in input order (``training.build_plan``);
 2. between the passes the weak labeler is finalized and every output's splits are assigned
    (``training.splits``: duplicates are already gone, so near-duplicates cannot straddle splits);
-3. pass 2 reads the records again; the workers build each row through ``inference.preprocess``
+3. pass 2 reads the records again; the workers build each row through ``inference.text.preprocess``
    (``training.build_rows``) and encode them as Arrow batches, which the parent appends to each
    output's Arrow files split by split;
 4. each output is saved as ``out_dir/<name>/`` (a ``DatasetDict``, ``label`` a ``ClassLabel``; all
@@ -39,8 +39,8 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from inference.furniture import FurnitureRules, default_rules
-from inference.readers import ReadStats
+from inference.engines.readers import ReadStats
+from inference.text.furniture import FurnitureRules, default_rules
 from training.build_plan import OutputPlan, Pass1
 from training.build_records import iter_records
 from training.build_rows import Job, Planned, RowContext, build_chunk, save_context
@@ -62,7 +62,7 @@ class StageTimer:
     """Wall and CPU seconds per stage.
 
     Stages: read (parse records, both passes), dedup, observe (weak-label statistics, pass 1),
-    weak_labels (labeling, pass 2), examples (rows through inference.preprocess), splits, write.
+    weak_labels (labeling, pass 2), examples (rows through inference.text.preprocess), splits, write.
 
     CPU seconds are what a stage costs (wall time also counts waiting for a busy machine); with
     workers, the CPU of the per-record work of both passes is summed over the worker processes.

@@ -15,7 +15,7 @@ from array import array
 from collections import Counter
 from dataclasses import dataclass, field
 
-from inference.schema import Article
+from inference.text.schema import Article
 from training.build_scan import ARTICLE, PAIR, ScanPolicy
 from training.config import DatasetConfig
 from training.dedup import Fingerprints, NearDuplicateIndex

@@ -5,7 +5,7 @@ record the readers yield, errors included), and the parent process must do that 
 Parsing is most of the reading cost, so for JSON Lines files the parent only splits the file into
 lines and a :class:`Record` carries the raw line to wherever it is used; it is parsed there with
 the readers' own ``jsonl_line_item`` (the same Item, errors and all, as ``iter_items`` gives).
-Other formats (JSON, CSV, Parquet, text folders) are parsed by ``inference.readers`` here.
+Other formats (JSON, CSV, Parquet, text folders) are parsed by ``inference.engines.readers`` here.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from inference.readers import (
+from inference.engines.readers import (
     JSONL_SUFFIXES,
     SNIFF_BYTES,
     InputError,
@@ -26,7 +26,7 @@ from inference.readers import (
     jsonl_line_item,
     list_input_files,
 )
-from inference.schema import Article
+from inference.text.schema import Article
 from training.config import InputSpec
 
 

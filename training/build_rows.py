@@ -17,9 +17,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from inference.furniture import FurnitureRules
-from inference.preprocess import boilerplate_inputs
-from inference.schema import Article
+from inference.text.furniture import FurnitureRules
+from inference.text.preprocess import boilerplate_inputs
+from inference.text.schema import Article
 from training.build_records import Record
 from training.examples import (
     Annotation,

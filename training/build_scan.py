@@ -39,7 +39,7 @@ class ScanPolicy:
 class Scanned:
     """The pass-1 results of one chunk of records, in record order."""
 
-    items: list  # light Items (inference.readers.Item, article without its text)
+    items: list  # light Items (inference.engines.readers.Item, article without its text)
     roles: list[str | None]
     rows: list[int]  # each record's row in ``fingerprints`` (-1: none)
     keys: list[ArticleKeys | None]  # weak-label observation keys of article records

@@ -122,7 +122,7 @@ def tag(
     if engine == "ray":
         if resume:
             raise typer.BadParameter("--resume works with --engine local only")
-        from inference.ray_engine import run_tagging_ray
+        from inference.engines.ray import run_tagging_ray
 
         summary = run_tagging_ray(
             model,
@@ -134,7 +134,7 @@ def tag(
             backend=backend,
         )
     elif engine == "local":
-        from inference.runner import run_tagging
+        from inference.engines.runner import run_tagging
         from inference.tagger import load_tagger
 
         tagger = load_tagger(model, config=config, backend=backend)
@@ -155,7 +155,7 @@ def log_tagger(
     register: Annotated[str | None, typer.Option(help="Register under this name.")] = None,
 ) -> None:
     """Log the whole tagger as one MLflow pyfunc model (serve it with `mlflow models serve`)."""
-    from inference.serving import log_tagger_model
+    from inference.engines.serving import log_tagger_model
 
     typer.echo(log_tagger_model(model, config=config, registered_name=register))
 
@@ -201,10 +201,10 @@ def demo(
 
 
 def _usage_errors() -> tuple[type[BaseException], ...]:
-    from inference.bundle import BundleError
-    from inference.normalize import UnknownNormalizerVersion
-    from inference.readers import InputError
-    from inference.runner import ResumeError
+    from inference.engines.readers import InputError
+    from inference.engines.runner import ResumeError
+    from inference.errors import BundleError
+    from inference.text.normalize import UnknownNormalizerVersion
     from training.config import ConfigError
     from training.evaluate_cmd import EvaluateError
     from training.registry import PromoteError

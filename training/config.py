@@ -53,7 +53,7 @@ class RelatedTitlesConfig(Strict):
 
 
 class WeakLabelConfig(Strict):
-    rules: list[dict] | None = None  # None: the shipped inference/rules/furniture_v1.json
+    rules: list[dict] | None = None  # None: the shipped inference/text/rules/furniture_v1.json
     repetition: RepetitionConfig = RepetitionConfig()
     related_titles: RelatedTitlesConfig = RelatedTitlesConfig()
     content_min_words: int = Field(default=12, ge=1)

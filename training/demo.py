@@ -35,7 +35,7 @@ def _train(config: Path, dataset_dir: Path, out: Path, uri: str, register: str, 
 
 def _tiny_transformer(work: Path, uri: str, console: Console):
     """Fine-tune a tiny BERT built from the sample text (offline, seconds on a CPU)."""
-    from inference.normalize import normalize
+    from inference.text.normalize import normalize
     from training.tiny_bert import build_tiny_bert
 
     lines = sample_path("articles.jsonl").read_text("utf-8").splitlines()
@@ -72,7 +72,7 @@ def run_demo(workdir: Path, with_transformer: bool = True, console: Console | No
 
 
 def _run_chain(work: Path, uri: str, with_transformer: bool, console: Console) -> dict:
-    from inference.runner import run_tagging
+    from inference.engines.runner import run_tagging
     from inference.tagger import TaggerConfig, load_tagger
     from training.build_dataset import build_datasets
     from training.config import load_dataset_config

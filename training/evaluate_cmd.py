@@ -2,7 +2,7 @@
 
 Gold labels come from the record fields of DESIGN.md "Input": ``labels`` (boilerplate, one per
 paragraph), ``label`` (topic), ``claim`` + ``label`` (stance). Rows are built with exactly the
-preprocessing the tagger uses (``inference.preprocess``), with the bundle's own normalizer version
+preprocessing the tagger uses (``inference.text.preprocess``), with the bundle's own normalizer version
 and, for boilerplate, its own furniture rules.
 """
 
@@ -12,11 +12,11 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from inference.bundle import Bundle, load_bundle
-from inference.furniture import FurnitureRules, default_rules
-from inference.preprocess import boilerplate_inputs, boilerplate_row, stance_row, topic_row
-from inference.readers import ReadStats, iter_items
-from inference.schema import Article
+from inference.engines.readers import ReadStats, iter_items
+from inference.predictors.bundle import Bundle, load_bundle
+from inference.text.furniture import FurnitureRules, default_rules
+from inference.text.preprocess import boilerplate_inputs, boilerplate_row, stance_row, topic_row
+from inference.text.schema import Article
 from training.metrics import compute_metrics
 
 log = logging.getLogger(__name__)

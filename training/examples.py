@@ -1,6 +1,6 @@
 """What each dataset output is, and how one input record becomes its labeled examples.
 
-Rows are built ONLY through ``inference.preprocess`` (``boilerplate_inputs`` + ``boilerplate_row``,
+Rows are built ONLY through ``inference.text.preprocess`` (``boilerplate_inputs`` + ``boilerplate_row``,
 ``topic_row``, ``stance_row``): the tagger calls the same functions, which is the train/serve-skew
 guarantee. This module only adds the label, provenance and bookkeeping columns around them.
 """
@@ -13,14 +13,14 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from inference.preprocess import (
+from inference.text.preprocess import (
     ParagraphInput,
     boilerplate_row,
     stance_row,
     stance_text,
     topic_row,
 )
-from inference.schema import BOILERPLATE_LABELS, Article
+from inference.text.schema import BOILERPLATE_LABELS, Article
 from training.config import DatasetConfig, StanceSetConfig, TopicDatasetConfig
 
 # Columns of each task, in order (docs/ARCHITECTURE.md "Built datasets").

@@ -4,7 +4,7 @@ Pass 1 of the dataset builder keys every paragraph of the archive: normalized te
 as one space, lower-cased (``training.line_keys.match_key``, passed in as the definition). Done the obvious way that is a ``str.translate``
 and a regex scan per paragraph, ~100 ns per character. Here:
 
-- ``normalize`` is NFKC, then a per-character map (``inference/rules/normalizer_v*.json``), then
+- ``normalize`` is NFKC, then a per-character map (``inference/text/rules/normalizer_v*.json``), then
   whitespace collapsing; ``match_key`` turns every run of non-word characters into one space and
   lower-cases. After NFKC every step but the collapsing works character by character, so one table
   does them all: each BMP character -> what the normalizer makes of it, non-word characters as a
@@ -27,7 +27,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from inference.normalize import get_normalizer, normalize
+from inference.text.normalize import get_normalizer, normalize
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """The paragraph inputs the weak labeler reads, for articles that need labels but no rows.
 
-The weak labeler reads these fields of ``inference.preprocess.boilerplate_inputs``: each non-empty
+The weak labeler reads these fields of ``inference.text.preprocess.boilerplate_inputs``: each non-empty
 paragraph's index, normalized text, furniture rule hit (name, kind, ``rule_opens_block``) and its
 ``headline_like`` and ``related_teaser`` features. For an article whose paragraphs become
 boilerplate rows the builder has the full inputs anyway; for one that only needs labels (a topic
@@ -11,11 +11,11 @@ thirds of the cost, so :func:`label_inputs` computes these, with the same functi
 
 from __future__ import annotations
 
-from inference.furniture import FurnitureRules
-from inference.normalize import NORMALIZER_VERSION, normalize
-from inference.page_structure import is_headline_like, related_block_flags, teaser_flags
-from inference.preprocess import ParagraphInput, is_empty_paragraph
-from inference.schema import Article
+from inference.text.furniture import FurnitureRules
+from inference.text.normalize import NORMALIZER_VERSION, normalize
+from inference.text.page_structure import is_headline_like, related_block_flags, teaser_flags
+from inference.text.preprocess import ParagraphInput, is_empty_paragraph
+from inference.text.schema import Article
 
 # The fields of ParagraphInput.features the weak labeler reads.
 LABEL_FEATURES = ("headline_like", "rule_opens_block", "related_teaser")

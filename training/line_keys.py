@@ -13,7 +13,7 @@ import hashlib
 import re
 from functools import cache
 
-from inference.normalize import NORMALIZER_VERSION, normalize
+from inference.text.normalize import NORMALIZER_VERSION, normalize
 from training.fused_keys import FusedKeys
 
 # A title shorter than this is too generic ("الرياض", "كلمة أخيرة") to identify a related link.

@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
-from inference.normalize import NORMALIZER_VERSION
+from inference.text.normalize import NORMALIZER_VERSION
 from training.build_plan import MAX_LISTED, Pass1
 from training.config import DatasetConfig
 from training.dataset_writer import OutputWriter

@@ -64,7 +64,7 @@ def _describe(client, version) -> dict[str, Any]:
 
 def _rescore(name: str, info: dict, test_data_ref: str) -> float:
     """``test_macro_f1`` of version ``info`` re-computed on ``test_data_ref``."""
-    from inference.bundle import load_bundle
+    from inference.predictors.bundle import load_bundle
 
     bundle = load_bundle(f"models:/{name}/{info['version']}")
     path = Path(test_data_ref)

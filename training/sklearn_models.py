@@ -1,8 +1,8 @@
 """sklearn pipelines for the three tasks, built from standard estimators only.
 
 Only stock sklearn types go into a pipeline (no custom transformers, no lambdas), so skops can save
-and load it against the allow-list in ``inference.sklearn_predictor``. Every pipeline consumes the
-DataFrame of ``inference.sklearn_predictor.rows_to_frame``:
+and load it against the allow-list in ``inference.predictors.sklearn``. Every pipeline consumes the
+DataFrame of ``inference.predictors.sklearn.rows_to_frame``:
 
 - topic: word + char n-gram TF-IDF of the text (+ a weighted one-hot of the source, optional)
 - stance: TF-IDF of the target, of the text, and scaled pair features (overlap, negation, numbers)
@@ -28,8 +28,8 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from sklearn.svm import LinearSVC
 from threadpoolctl import threadpool_limits
 
-from inference.preprocess import FEATURE_NAMES
-from inference.sklearn_predictor import STANCE_FEATURE_NAMES
+from inference.predictors.sklearn import STANCE_FEATURE_NAMES
+from inference.text.preprocess import FEATURE_NAMES
 from training.config import SklearnModel
 
 log = logging.getLogger(__name__)

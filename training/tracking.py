@@ -28,7 +28,7 @@ from typing import Any
 
 import yaml
 
-from inference.bundle import library_versions
+from inference.predictors.bundle import library_versions
 from training.config import TrackingConfig, TrainConfig, flatten
 from training.metrics import flat_scores
 
@@ -46,7 +46,7 @@ TAG_BUNDLE_VERSION = "khabar.bundle_version"
 # Python object, so loading the logged model never unpickles anything.
 _PYFUNC_CODE = """\
 import mlflow
-from inference.pyfunc import KhabarBundleModel
+from inference.engines.pyfunc import KhabarBundleModel
 
 mlflow.models.set_model(KhabarBundleModel())
 """

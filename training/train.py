@@ -2,7 +2,7 @@
 
 Flow: load the DatasetDict (``cfg.data``: splits, optional ``filter``, ``max_train_examples``) ->
 fit (sklearn here; transformers via ``training.transformer_trainer``) -> write the bundle ->
-reload it with ``inference.bundle.load_bundle`` and score the validation and test splits through it
+reload it with ``inference.predictors.bundle.load_bundle`` and score the validation and test splits through it
 (so reported metrics are those of the shipped artifact, on held-out data only) -> rewrite
 ``bundle.json`` with the metrics -> log the run and the model to MLflow (optionally register it).
 """
@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from inference.bundle import Bundle, load_bundle, write_bundle_meta
-from inference.furniture import default_rule_dicts
-from inference.sklearn_predictor import MODEL_FILE, rows_to_frame, save_skops
+from inference.predictors.bundle import Bundle, load_bundle, write_bundle_meta
+from inference.predictors.sklearn import MODEL_FILE, rows_to_frame, save_skops
+from inference.text.furniture import default_rule_dicts
 from training.config import TrainConfig
 from training.metrics import compute_metrics
 from training.tracking import RunTracker, training_run

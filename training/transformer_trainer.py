@@ -1,6 +1,6 @@
 """Fine-tuning a transformer classifier for one task with the HF ``Trainer``.
 
-Inputs are shaped by ``inference.transformer_inputs`` (the functions the predictor uses too):
+Inputs are shaped by ``inference.predictors.transformer_inputs`` (the functions the predictor uses too):
 stance pairs, boilerplate (paragraph, context) pairs, topic articles cut into overlapping windows
 (each window a training example with the article's label; at evaluation the window logits are
 pooled per article, exactly as at serving time). The loss is a cross-entropy with optional class
@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from inference.classifier_heads import load_sequence_classifier
-from inference.transformer_inputs import (
+from inference.predictors.classifier_heads import load_sequence_classifier
+from inference.predictors.transformer_inputs import (
     InputFormat,
     build_model_inputs,
     encode_inputs,

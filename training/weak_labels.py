@@ -10,7 +10,7 @@ articles from several independent sources of evidence, in two passes over the ar
 2. ``finalize`` freezes the statistics; ``label`` then gives every paragraph of an article a
    :class:`WeakLabel`, trying in order:
 
-   - furniture phrase rules (``inference/rules/furniture_v1.json``) -> ``rule:<name>``; credit
+   - furniture phrase rules (``inference/text/rules/furniture_v1.json``) -> ``rule:<name>``; credit
      and dateline rules only count at the edges of the story, outside its body;
    - the article's own title repeated at its top -> ``content:title`` (story, not a link);
    - a line equal to the article's author/byline field -> ``byline``;
@@ -18,13 +18,13 @@ articles from several independent sources of evidence, in two passes over the ar
    - a line equal or near-equal to another article's title (same source) -> ``related_title``, or
      a headline listed under a bare "read also" header -> ``related_block``;
    - another story's paragraph inlined after a related block in the page's trailer (furniture
-     before and after it, no story after it; ``inference.page_structure.teaser_flags``) ->
+     before and after it, no story after it; ``inference.text.page_structure.teaser_flags``) ->
      ``related_teaser``;
    - story-like text with no furniture evidence -> ``content:long`` (>= ``content_min_words``
      words) or ``content:sentence`` (a shorter complete statement);
    - otherwise ``abstain``: the paragraph is not a training example.
 
-Paragraph features come from ``inference.preprocess.boilerplate_inputs``, so the weak labeler and
+Paragraph features come from ``inference.text.preprocess.boilerplate_inputs``, so the weak labeler and
 the model read the same normalized text and rule hits.
 """
 
@@ -35,10 +35,10 @@ from array import array
 from bisect import bisect_left
 from dataclasses import dataclass
 
-from inference.furniture import FurnitureRule, FurnitureRules, default_rules
-from inference.normalize import normalize
-from inference.preprocess import ParagraphInput, is_empty_paragraph
-from inference.schema import Article
+from inference.text.furniture import FurnitureRule, FurnitureRules, default_rules
+from inference.text.normalize import normalize
+from inference.text.preprocess import ParagraphInput, is_empty_paragraph
+from inference.text.schema import Article
 from training.config import WeakLabelConfig
 from training.label_inputs import label_inputs
 from training.line_keys import (  # noqa: F401  (text_hash: part of this module's API)

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from inference.preprocess import is_empty_paragraph
-from inference.schema import Article
+from inference.text.preprocess import is_empty_paragraph
+from inference.text.schema import Article
 from training.line_keys import MIN_TITLE_WORDS, loose_title_key, paragraph_keys, text_hash
 
 

@@ -1,11 +1,11 @@
 """sklearn models in bundles: the row -> DataFrame mapping and the predictor.
 
-``rows_to_frame`` is the one place that turns predictor rows (``inference.preprocess`` *_row dicts,
+``rows_to_frame`` is the one place that turns predictor rows (``inference.text.preprocess`` *_row dicts,
 the same keys as dataset columns) into the DataFrame an sklearn pipeline consumes; the trainer calls
 it too, so training and serving see identical columns. Stance pair features are computed here from
 the two normalized strings.
 
-Loading never unpickles: ``model.skops`` goes through ``inference.skops_io`` (types checked against
+Loading never unpickles: ``model.skops`` goes through ``inference.predictors.skops_io`` (types checked against
 an explicit allow-list before skops constructs anything).
 """
 
@@ -21,16 +21,16 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from inference.ngram_counts import install as install_fast_counts
-from inference.normalize import normalize
-from inference.preprocess import FEATURE_NAMES
-from inference.skops_io import (  # noqa: F401  (re-exported: the bundle API)
+from inference.predictors.skops_io import (  # noqa: F401  (re-exported: the bundle API)
     UnsafeModelError,
     _vectorizers,
     load_skops,
     save_skops,
     skops_types,
 )
+from inference.text.ngram_counts import install as install_fast_counts
+from inference.text.normalize import normalize
+from inference.text.preprocess import FEATURE_NAMES
 
 MODEL_FILE = "model.skops"
 
@@ -239,7 +239,7 @@ def _boilerplate_frame(rows: list[dict]) -> pd.DataFrame:
     if feats.ndim != 2 or feats.shape[1] != len(FEATURE_NAMES):
         raise ValueError(
             f"boilerplate rows need {len(FEATURE_NAMES)} features each "
-            f"(inference.preprocess.FEATURE_NAMES), got shape {feats.shape}"
+            f"(inference.text.preprocess.FEATURE_NAMES), got shape {feats.shape}"
         )
     frame = pd.DataFrame(feats, columns=list(FEATURE_NAMES))
     for key in ("text", "prev_text", "next_text"):
@@ -300,7 +300,7 @@ class SklearnPredictor:
         if not path.exists():
             raise FileNotFoundError(f"{directory}: sklearn bundle without {MODEL_FILE}")
         model = load_skops(path)
-        # Same counts as sklearn's own Python loop, computed much faster (inference.ngram_counts).
+        # Same counts as sklearn's own Python loop, computed much faster (inference.text.ngram_counts).
         for vec in _vectorizers(model):
             install_fast_counts(vec)
         return cls(model, meta["task"], meta["labels"])

@@ -1,4 +1,4 @@
-"""Arabic text normalizer driven by versioned rule files (``inference/rules/normalizer_v*.json``).
+"""Arabic text normalizer driven by versioned rule files (``inference/text/rules/normalizer_v*.json``).
 
 The rules are data, like CAMeL Tools' char maps: a bundle records the version it was trained with and
 the tagger refuses a bundle whose version is unknown, so a rule change can never silently skew
@@ -39,7 +39,7 @@ def load_rules(version: str = NORMALIZER_VERSION) -> dict:
             f"(known: {', '.join(KNOWN_NORMALIZER_VERSIONS)}); upgrade khabar or retrain the bundle"
         )
     text = (
-        resources.files("inference.rules")
+        resources.files("inference.text.rules")
         .joinpath(f"normalizer_v{version}.json")
         .read_text("utf-8")
     )

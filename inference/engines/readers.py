@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from inference.schema import Article, RecordError, article_from_record
+from inference.errors import RecordError
+from inference.text.schema import Article, article_from_record
 
 log = logging.getLogger(__name__)
 

@@ -13,15 +13,15 @@ from functools import lru_cache
 
 import numpy as np
 
-from inference.furniture import FURNITURE_KINDS, FurnitureRules, default_rules
-from inference.normalize import NORMALIZER_VERSION, normalize
-from inference.page_structure import (  # noqa: F401  (HEADLINE_MAX_WORDS: part of this module's API)
+from inference.text.furniture import FURNITURE_KINDS, FurnitureRules, default_rules
+from inference.text.normalize import NORMALIZER_VERSION, normalize
+from inference.text.page_structure import (  # noqa: F401  (HEADLINE_MAX_WORDS: part of this module's API)
     HEADLINE_MAX_WORDS,
     is_headline_like,
     related_block_flags,
     teaser_flags,
 )
-from inference.schema import Article
+from inference.text.schema import Article
 
 _SENTENCE_END = re.compile(r"[.!?؟…»\"”)]\s*$")
 _URL = re.compile(r"https?://|www\.", re.IGNORECASE)

@@ -15,16 +15,16 @@ from pathlib import Path
 
 import numpy as np
 
-from inference.bundle import read_bundle_meta, write_bundle_meta
-from inference.classifier_heads import load_sequence_classifier
-from inference.transformer_inputs import InputFormat
-from inference.transformer_predictor import (
+from inference.predictors.bundle import read_bundle_meta, write_bundle_meta
+from inference.predictors.classifier_heads import load_sequence_classifier
+from inference.predictors.transformer import (
     MODEL_DIR,
     ONNX_FILES,
     OnnxRunner,
     TorchRunner,
     TransformerPredictor,
 )
+from inference.predictors.transformer_inputs import InputFormat
 
 log = logging.getLogger(__name__)
 

@@ -2,14 +2,14 @@
 
 Logged by ``training.tracking`` with ``artifacts={"bundle": <bundle dir>}``, so
 ``mlflow.pyfunc.load_model(uri).predict(rows_df)`` works wherever khabar is installed, and
-``inference.bundle.load_bundle("models:/NAME@alias")`` finds the same bundle inside the logged model.
+``inference.predictors.bundle.load_bundle("models:/NAME@alias")`` finds the same bundle inside the logged model.
 """
 
 import mlflow.pyfunc
 import numpy as np
 import pandas as pd
 
-from inference.bundle import load_bundle
+from inference.predictors.bundle import load_bundle
 
 
 def _plain(value):
@@ -18,7 +18,7 @@ def _plain(value):
 
 
 class KhabarBundleModel(mlflow.pyfunc.PythonModel):
-    """``predict(rows)``: a DataFrame of predictor rows (``inference.preprocess`` *_row dicts as
+    """``predict(rows)``: a DataFrame of predictor rows (``inference.text.preprocess`` *_row dicts as
     records) -> a DataFrame with ``label`` and ``score`` per row."""
 
     def load_context(self, context) -> None:

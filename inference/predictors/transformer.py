@@ -1,6 +1,6 @@
 """Serving a fine-tuned transformer bundle: ``model/`` (HF safetensors folder) or its ONNX export.
 
-Inputs are shaped by ``inference.transformer_inputs`` (the same functions the trainer uses), encoded
+Inputs are shaped by ``inference.predictors.transformer_inputs`` (the same functions the trainer uses), encoded
 once, sorted by length so each batch pads little, run batched under ``torch.inference_mode()`` (or
 onnxruntime), put back in order, and pooled per row (topic windows). Backends:
 - ``torch``: ``load_sequence_classifier(bundle/"model")`` (stock HF head or khabar's mean head).
@@ -20,9 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from inference.bundle import BundleError
-from inference.classifier_heads import load_sequence_classifier
-from inference.transformer_inputs import (
+from inference.errors import BundleError
+from inference.predictors.classifier_heads import load_sequence_classifier
+from inference.predictors.transformer_inputs import (
     InputFormat,
     build_model_inputs,
     encode_inputs,

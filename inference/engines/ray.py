@@ -3,7 +3,7 @@
 Pipeline: ``read_datasource(ArchiveDatasource)`` -> ``map_batches(TaggerActor)`` on an actor pool
 -> the driver appends the returned JSON lines to one output file.
 
-Reading. The records and error records must be exactly those of ``inference.readers.iter_items``
+Reading. The records and error records must be exactly those of ``inference.engines.readers.iter_items``
 (bad lines, Windows-1256, field aliases, ``file:line`` in errors), so the datasource does not use
 ``read_json``/``read_text`` (they drop line numbers and fail a whole file on one bad line). Input is
 planned on the driver into *pieces*:
@@ -16,7 +16,7 @@ planned on the driver into *pieces*:
 Read tasks stream blocks of pickled ``Item`` objects, so memory stays bounded.
 
 Tagging. Each actor loads the tagger once (``load_tagger``) and turns a batch of items into output
-lines with ``inference.runner.tag_items``, the function the local engine uses; lines are serialized
+lines with ``inference.engines.runner.tag_items``, the function the local engine uses; lines are serialized
 in the actors, the driver only writes bytes. Output order follows completion, not input (DESIGN.md
 promises input order under ``--engine local`` only); every input record yields exactly one line.
 The output is staged as ``<output>.partial.jsonl`` and renamed (or converted to Parquet) at the end,
@@ -37,7 +37,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from inference.readers import (
+from inference.engines.readers import (
     SNIFF_BYTES,
     InputError,
     Item,
@@ -47,7 +47,7 @@ from inference.readers import (
     jsonl_line_item,
     list_input_files,
 )
-from inference.runner import CHECKPOINT_SUFFIX, jsonl_to_parquet, tag_items
+from inference.engines.runner import CHECKPOINT_SUFFIX, jsonl_to_parquet, tag_items
 from inference.tagger import TaggerConfig, load_tagger
 
 log = logging.getLogger(__name__)

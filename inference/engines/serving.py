@@ -25,11 +25,12 @@ import mlflow
 import numpy as np
 import pandas as pd
 
-from inference.bundle import BundleError, library_versions, load_bundle
-from inference.readers import Item
-from inference.runner import tag_items
-from inference.schema import RecordError, article_from_record
+from inference.engines.readers import Item
+from inference.engines.runner import tag_items
+from inference.errors import BundleError, RecordError
+from inference.predictors.bundle import library_versions, load_bundle
 from inference.tagger import Tagger, TaggerConfig, load_tagger
+from inference.text.schema import article_from_record
 
 MODEL_NAME = "tagger"
 DEFAULT_EXPERIMENT = "khabar-tagger"
@@ -58,7 +59,7 @@ INPUT_EXAMPLE = [
 # Logged as the model's code: MLflow runs this file to build the model, nothing is unpickled.
 _MODEL_CODE = """\
 import mlflow
-from inference.serving import KhabarTaggerModel
+from inference.engines.serving import KhabarTaggerModel
 
 mlflow.models.set_model(KhabarTaggerModel())
 """

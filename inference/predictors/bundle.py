@@ -17,21 +17,18 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from inference.normalize import KNOWN_NORMALIZER_VERSIONS, NORMALIZER_VERSION
+from inference.errors import BundleError
+from inference.text.normalize import KNOWN_NORMALIZER_VERSIONS, NORMALIZER_VERSION
 
 BUNDLE_FILE = "bundle.json"
 TASKS = ("boilerplate", "topic", "stance")
-
-
-class BundleError(ValueError):
-    """A bundle that cannot be loaded; the message says which file or key is wrong."""
 
 
 class Predictor(Protocol):
     labels: list[str]
 
     def predict_proba(self, rows: list[dict]) -> np.ndarray:
-        """Rows as built by ``inference.preprocess`` (*_row functions) -> (n, len(labels)) scores."""
+        """Rows as built by ``inference.text.preprocess`` (*_row functions) -> (n, len(labels)) scores."""
         ...
 
 
@@ -147,11 +144,11 @@ def load_bundle(ref: str | Path, device: str | None = None, backend: str = "auto
     path = resolve_ref(str(ref))
     meta = read_bundle_meta(path)
     if meta["kind"] == "sklearn":
-        from inference.sklearn_predictor import SklearnPredictor
+        from inference.predictors.sklearn import SklearnPredictor
 
         predictor = SklearnPredictor.load(path, meta)
     elif meta["kind"] == "transformer":
-        from inference.transformer_predictor import load_transformer_predictor
+        from inference.predictors.transformer import load_transformer_predictor
 
         predictor = load_transformer_predictor(path, meta, device=device, backend=backend)
     else:

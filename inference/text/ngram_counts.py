@@ -5,11 +5,11 @@ Profiling ``khabar tag`` with the default sklearn bundles put ~85% of the time i
 and looks each one up in the vocabulary (an article is ~20k char n-grams for the three models).
 This module computes the same sparse count matrix with the per-token work done once per process:
 
-- documents become integer id arrays through ``inference.text_tokens``: each distinct line of text
+- documents become integer id arrays through ``inference.text.text_tokens``: each distinct line of text
   is lowercased and tokenized once, whichever model and column it appears in (a paragraph, its
   neighbours' context, the topic text, the stance text);
 - ``char_wb``: a word's n-gram hits are looked up once for all vectorizers with the same settings
-  (``inference.char_ngrams``); a batch is then ``D @ W`` (documents x distinct words counts, times
+  (``inference.text.char_ngrams``); a batch is then ``D @ W`` (documents x distinct words counts, times
   distinct words x features counts);
 - ``word``: token ids are mapped to the vectorizer's own ids with one array lookup; unigrams are an
   array lookup, n-grams a lookup of their id tuple in a ``pandas.Index`` of the vocabulary's.
@@ -32,8 +32,8 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from inference.char_ngrams import char_group
-from inference.text_tokens import word_tokens
+from inference.text.char_ngrams import char_group
+from inference.text.text_tokens import word_tokens
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +118,7 @@ class _Counts:
 
 class CharWBCounts(_Counts):
     """``analyzer="char_wb"``: per distinct word n-gram hits, shared and cached
-    (``inference.char_ngrams``); a batch is one sparse product."""
+    (``inference.text.char_ngrams``); a batch is one sparse product."""
 
     def __init__(self, vectorizer):
         super().__init__(vectorizer)

@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from itertools import islice
 from pathlib import Path
 
-from inference.readers import Item, ReadStats, iter_items, list_input_files
+from inference.engines.readers import Item, ReadStats, iter_items, list_input_files
 from inference.tagger import Tagger, error_record
 
 CHECKPOINT_SUFFIX = ".ckpt.json"

@@ -12,7 +12,8 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from inference.normalize import split_paragraphs
+from inference.errors import RecordError
+from inference.text.normalize import split_paragraphs
 
 BOILERPLATE_LABELS = ("content", "boilerplate")
 
@@ -24,10 +25,6 @@ _ALIASES: dict[str, tuple[str, ...]] = {
     "url": ("url", "source_url"),
 }
 _BODY_KEYS = ("paragraphs", "text", "maintext", "raw_text", "content")
-
-
-class RecordError(ValueError):
-    """A record that cannot become an :class:`Article`; the message names the offending key."""
 
 
 @dataclass

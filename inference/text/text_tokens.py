@@ -10,7 +10,7 @@ those passes used to lowercase, tokenize and look up every token itself. Here:
   documents are cached too (bounded);
 - what a vectorizer needs of a word is computed once per distinct word and stored by word id:
   its ``analyzer="word"`` tokens (``WordTokens``, for a token pattern) and its char_wb n-gram hits
-  (``inference.char_ngrams``); a batch of documents then becomes arrays by numpy gathers.
+  (``inference.text.char_ngrams``); a batch of documents then becomes arrays by numpy gathers.
 
 Why this is exact (sklearn lowercases the whole document, then tokenizes it): every separator used
 here is whitespace, and for all 29 whitespace characters (a) ``str.lower`` maps them to themselves
@@ -220,7 +220,7 @@ class WordTokens:
     vectorizers sharing this token pattern (-1: in no vocabulary, so in no n-gram of any of them),
     from each distinct word's tokens, computed once.
 
-    Users (``inference.ngram_counts.WordCounts``) are held weakly: when one goes away, the next to
+    Users (``inference.text.ngram_counts.WordCounts``) are held weakly: when one goes away, the next to
     join rebuilds the table without its tokens. ``version`` changes with every table change.
     """
 

@@ -67,7 +67,7 @@ class FurnitureRules:
 
 @lru_cache(maxsize=1)
 def default_rule_dicts() -> tuple[dict, ...]:
-    text = resources.files("inference.rules").joinpath("furniture_v1.json").read_text("utf-8")
+    text = resources.files("inference.text.rules").joinpath("furniture_v1.json").read_text("utf-8")
     return tuple(json.loads(text)["rules"])
 
 
