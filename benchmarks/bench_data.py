@@ -3,10 +3,10 @@
 Nothing from ``../shared/data`` is copied into the repository: archives and bundles are written to
 a folder the caller chooses (a temp dir by default).
 
-Bundles (``train_quick_bundles``), trained with ``training.train.train`` and the default
+Bundles (``train_quick_bundles``), trained with ``training.fit.train.train`` and the default
 ``SklearnModel`` config (word 1-2 + char 2-5 TF-IDF, 200k features, logistic regression), i.e. what
 ``khabar train`` gives a user who changes nothing:
-- boilerplate: weak labels (``training.weak_labels.WeakLabeler``, ``use_gold=False``) over a seeded
+- boilerplate: weak labels (``training.dataset.weak_labels.WeakLabeler``, ``use_gold=False``) over a seeded
   sample of SaudiNewsNet + ANT multi-source articles, every furniture example kept and story
   examples subsampled, at most ``max_examples``;
 - topic: ANT multi-source articles of the same sample with their gold labels, text cleaned with the
@@ -128,8 +128,8 @@ def _weak_datasets(data: Path, n_articles: int, max_examples: int, seed: int, ro
     from inference.text.preprocess import boilerplate_inputs, topic_row
     from inference.text.schema import article_from_record
     from training.config import WeakLabelConfig
-    from training.examples import boilerplate_rows
-    from training.weak_labels import WeakLabeler
+    from training.dataset.examples import boilerplate_rows
+    from training.dataset.weak_labels import WeakLabeler
 
     rng = random.Random(seed)
     lines = real_article_lines(data)
@@ -186,7 +186,7 @@ def train_quick_bundles(
 ) -> dict[str, Path]:
     """Train one default-config sklearn bundle per task under ``out``; no MLflow tracking."""
     from training.config import TrainConfig
-    from training.train import train
+    from training.fit.train import train
 
     datasets = _weak_datasets(data, n_articles, max_examples, seed, out / "datasets")
     datasets["stance"] = _stance_dataset(data, out / "datasets")

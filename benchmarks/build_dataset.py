@@ -36,8 +36,8 @@ if str(REPO) not in sys.path:
 for _var, _value in (("HF_HUB_OFFLINE", "1"), ("HF_DATASETS_OFFLINE", "1")):
     os.environ.setdefault(_var, _value)
 
-from training.build_dataset import build_datasets  # noqa: E402
 from training.config import load_dataset_config  # noqa: E402
+from training.dataset.build import build_datasets  # noqa: E402
 
 CONFIG = REPO / "configs" / "datasets" / "shared_data.yaml"
 SHARED_DATA = Path(os.environ.get("KHABAR_SHARED_DATA", REPO.parent / "shared" / "data"))

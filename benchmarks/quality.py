@@ -6,13 +6,13 @@
 1. Builds the datasets with ``configs/datasets/shared_data.yaml`` (or reuses ``--datasets DIR``
    when it holds a ``manifest.json``).
 2. Trains each config (``configs/train/<name>.yaml``, exactly as shipped; ``--set`` overrides are
-   applied to every one and printed in the report) with ``training.train.train`` and leaves the
+   applied to every one and printed in the report) with ``training.fit.train.train`` and leaves the
    bundles in ``OUT/boilerplate``, ``OUT/topic``, ``OUT/stance_ans``, ``OUT/stance_mawqif``
    (a second model of the same slot in one run, e.g. the e5 one next to the sklearn one, goes to
    ``OUT/<slot>_<kind>``). Each is scorable with ``khabar evaluate``.
 3. Measures, in the same run and on the same data:
    - boilerplate: per paragraph on ``boilerplate_gold_dev/dev.jsonl`` through
-     ``training.evaluate_cmd.evaluate_model`` (furniture P/R/F1, content recall); next to it
+     ``training.tracking.evaluate.evaluate_model`` (furniture P/R/F1, content recall); next to it
      jusText (Arabic stoplist; each paragraph a ``<p>`` of one HTML page), the keyword rules
      (``inference/text/rules/furniture_v1.json``: a rule hit is furniture), the weak labels the model
      learns from (``benchmarks/weak_labels_eval.py``), the model at a decision threshold chosen on
@@ -142,7 +142,7 @@ def boilerplate_extras(bundle_dir: Path, dataset_dir: Path, paragraphs: list[dic
     import datasets
 
     from inference.predictors.bundle import load_bundle
-    from training.train import gold_labels, split_rows
+    from training.tracking.evaluate import gold_labels, split_rows
 
     bundle = load_bundle(str(bundle_dir))
     j = bundle.labels.index("boilerplate")
@@ -168,8 +168,8 @@ def boilerplate_extras(bundle_dir: Path, dataset_dir: Path, paragraphs: list[dic
 
 # ---------------------------------------------------------------- datasets
 def ensure_datasets(path: Path | None) -> Path:
-    from training.build_dataset import build_datasets
     from training.config import load_dataset_config
+    from training.dataset.build import build_datasets
 
     path = path or REPO / "datasets" / "shared"
     if (path / "manifest.json").is_file():
@@ -188,7 +188,7 @@ def train_one(
     name: str, datasets_dir: Path, out: Path, used: set, overrides: list[str], track: bool
 ) -> tuple[str, dict]:
     from training.config import load_train_config
-    from training.train import train
+    from training.fit.train import train
 
     os.environ["KHABAR_DATASETS"] = str(datasets_dir)
     if "KHABAR_E5_MODEL" not in os.environ and E5_DIR.is_dir():
@@ -232,7 +232,7 @@ def train_one(
 
 
 def score_boilerplate(row: dict, datasets_dir: Path) -> None:
-    from training.evaluate_cmd import evaluate_model
+    from training.tracking.evaluate import evaluate_model
 
     dev = SHARED / GOLD_DEV
     m = evaluate_model(row["bundle"], dev, "boilerplate")

@@ -158,8 +158,8 @@ def tfidf_svc_peer(task: str, splits) -> dict:
     from sklearn.pipeline import Pipeline
     from sklearn.svm import LinearSVC
 
-    from training.metrics import compute_metrics
-    from training.train import gold_labels
+    from training.tracking.evaluate import gold_labels
+    from training.tracking.metrics import compute_metrics
 
     def word(max_features=200_000):
         return TfidfVectorizer(

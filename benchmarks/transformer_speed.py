@@ -14,7 +14,7 @@ int8 >= 3x the naive loop, >= 99% identical labels.
 
 The model: ``--bundle DIR`` (a khabar stance bundle fine-tuned from the e5 encoder), else one is
 built here: the encoder + a classification head fine-tuned for ``--steps`` steps on ANS train
-pairs through ``training.train.train`` (``training.transformer_trainer``). The point is the model's
+pairs through ``training.fit.train.train`` (``training.fit.transformer_trainer``). The point is the model's
 size, not its accuracy. Skips (exit 0) when the shared model or data is absent.
 
     .venv/bin/python benchmarks/transformer_speed.py [--n 300] [--bundle DIR] [--steps 100]
@@ -56,7 +56,7 @@ def build_bundle(e5: Path, train: list[dict], dev: list[dict], steps: int, out: 
     from datasets import ClassLabel, Dataset, DatasetDict
 
     from training.config import TrainConfig
-    from training.train import train as train_model
+    from training.fit.train import train as train_model
 
     datasets.disable_progress_bars()
     labels = ["agree", "disagree", "other"]

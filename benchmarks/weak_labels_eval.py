@@ -30,7 +30,7 @@ sys.path.insert(0, str(REPO))
 from inference.engines.readers import iter_articles  # noqa: E402
 from inference.text.schema import Article  # noqa: E402
 from training.config import WeakLabelConfig, apply_overrides  # noqa: E402
-from training.weak_labels import WeakLabel, WeakLabeler  # noqa: E402
+from training.dataset.weak_labels import WeakLabel, WeakLabeler  # noqa: E402
 
 CORPORA = ("saudinewsnet_raw/articles.jsonl", "ant_corpus_multisource_v2_1/topic.jsonl")
 DEV = "boilerplate_gold_dev/dev.jsonl"

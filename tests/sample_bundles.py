@@ -65,7 +65,7 @@ def build_sample_datasets(root: Path) -> dict[str, Path]:
 def train_sample_bundles(root: Path) -> dict[str, Path]:
     """Train one small sklearn bundle per task under ``root``; no MLflow tracking."""
     from training.config import TrainConfig
-    from training.train import train
+    from training.fit.train import train
 
     data = build_sample_datasets(root / "datasets")
     bundles = {}

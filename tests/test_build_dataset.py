@@ -1,4 +1,4 @@
-"""The dataset builder end to end on small inline data (training/build_dataset.py and friends)."""
+"""The dataset builder end to end on small inline data (training/dataset/build.py and friends)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from datasets import ClassLabel, load_from_disk
 from inference.text.furniture import default_rules
 from inference.text.preprocess import boilerplate_inputs, boilerplate_row, topic_row
 from inference.text.schema import article_from_record
-from training.build_dataset import build_datasets
 from training.config import DatasetConfig, load_dataset_config
-from training.examples import COLUMNS
+from training.dataset.build import build_datasets
+from training.dataset.examples import COLUMNS
 
 REPO = Path(__file__).resolve().parents[1]
 WORDS = (
@@ -389,8 +389,8 @@ def test_json_and_jsonl_inputs_build_the_same_examples(corpus):
 def test_encoded_rows_hash_the_documented_row_bytes():
     # Workers encode rows as Arrow batches + content-hash bytes (joined by Arrow, or row by row
     # when a list is ragged); both must be exactly row_bytes, and the batches the rows.
-    from training.dataset_writer import task_features
-    from training.row_parts import _FIELD_SEP, OutputFormat, encode_rows, row_bytes
+    from training.dataset.row_parts import _FIELD_SEP, OutputFormat, encode_rows, row_bytes
+    from training.dataset.writer import task_features
 
     rng = random.Random(4)
     for task, columns in COLUMNS.items():
@@ -421,7 +421,7 @@ def test_encoded_rows_hash_the_documented_row_bytes():
 def test_a_build_that_fails_late_leaves_the_previous_outputs(corpus, monkeypatch):
     """Outputs are finished one by one, but published together: a failure after the first output
     is saved (here: while saving the second) leaves out_dir exactly as the previous build left it."""
-    from training.dataset_writer import OutputWriter
+    from training.dataset.writer import OutputWriter
 
     _, out = build(corpus, config(corpus))
     before = {p: p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}

@@ -1,4 +1,4 @@
-"""Exact and near-duplicate detection (training/dedup.py)."""
+"""Exact and near-duplicate detection (training/dataset/dedup.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from training.config import DedupConfig
-from training.dedup import (
+from training.dataset.dedup import (
     Fingerprints,
     NearDuplicateIndex,
     cluster_duplicates,
@@ -106,7 +106,7 @@ def test_short_text_is_one_shingle():
 def test_signatures_are_the_same_in_another_process():
     # Python's str hash is salted per process; ours must not be (the content hash depends on it).
     code = (
-        "from training.dedup import minhash_signatures; from training.config import DedupConfig;"
+        "from training.dataset.dedup import minhash_signatures; from training.config import DedupConfig;"
         f"print(int(minhash_signatures([{STORY!r}], DedupConfig()).astype('uint64').sum()))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

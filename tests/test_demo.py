@@ -20,8 +20,8 @@ from rich.console import Console
 
 import training.demo
 from inference.predictors.bundle import load_bundle
-from training.runs import list_runs
-from training.train import split_rows
+from training.tracking.evaluate import split_rows
+from training.tracking.runs import list_runs
 
 pytestmark = pytest.mark.slow
 
@@ -206,7 +206,7 @@ def test_cli_demo_without_transformer(cli_demo):
 # ---------------------------------------------------------------- notebook helpers on a real store
 def test_reports_on_the_demo_store(cli_demo):
     from training import reports
-    from training.runs import diff_runs
+    from training.tracking.runs import diff_runs
 
     work, _ = cli_demo
     assert reports.ensure_demo(work)["workdir"] == str(work)  # exists: not run again

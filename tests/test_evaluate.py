@@ -18,8 +18,8 @@ from tests.test_sklearn_train import (
     make_config,
     make_dataset,
 )
-from training.evaluate_cmd import EvaluateError, evaluate_model
-from training.train import train
+from training.fit.train import train
+from training.tracking.evaluate import EvaluateError, evaluate_model
 
 METRIC_KEYS = {"accuracy", "macro_f1", "per_class", "confusion_matrix", "n", "model_version"}
 

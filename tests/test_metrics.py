@@ -1,4 +1,4 @@
-"""``training.metrics``: exact values on hand-computed examples, via the local evaluate module."""
+"""``training.tracking.metrics``: exact values on hand-computed examples, via the local evaluate module."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from training.metrics import METRIC_DIR, compute_metrics, flat_scores
+from training.tracking.metrics import METRIC_DIR, compute_metrics, flat_scores
 
 C, B = "content", "boilerplate"
 

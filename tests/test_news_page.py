@@ -1,8 +1,8 @@
 """A page like a real Arabic news site's, tagged by a boilerplate model trained on weak labels only.
 
 The model is trained the way khabar trains one on data without gold labels: weak labels
-(``training.weak_labels.WeakLabeler``, ``use_gold=False``) over the shipped sample corpus, then
-``training.train.train`` (sklearn). The page below is never observed nor trained on. Its text was
+(``training.dataset.weak_labels.WeakLabeler``, ``use_gold=False``) over the shipped sample corpus, then
+``training.fit.train.train`` (sklearn). The page below is never observed nor trained on. Its text was
 written for this test (fictional site, people and figures).
 
 The story inlined under "إقرأ أيضاً:" (another story's headline, then its first paragraph) is the
@@ -79,9 +79,9 @@ def _split(article_id: str) -> str:
 def weak_bundle(tmp_path_factory) -> Path:
     """A boilerplate bundle trained on weak labels of the sample corpus (gold labels ignored)."""
     from training.config import TrainConfig, WeakLabelConfig
-    from training.examples import boilerplate_rows
-    from training.train import train
-    from training.weak_labels import WeakLabeler
+    from training.dataset.examples import boilerplate_rows
+    from training.dataset.weak_labels import WeakLabeler
+    from training.fit.train import train
 
     articles = sample_articles()
     assert PAGE["id"] not in {a.id for a in articles}

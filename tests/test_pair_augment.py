@@ -7,8 +7,8 @@ import pytest
 from inference.text.preprocess import stance_row
 from tests.test_sklearn_train import make_config, make_dataset, stance_examples
 from training.config import ConfigError, TransitivePairs, load_train_config
-from training.pair_augment import transitive_rows
-from training.train import TrainError, load_training_data
+from training.fit.pair_augment import transitive_rows
+from training.fit.train import TrainError, load_training_data
 
 LABELS = ["agree", "disagree", "other"]
 ANS_LIKE = TransitivePairs(agree="agree", disagree="disagree", unrelated="other")

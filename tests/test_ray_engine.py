@@ -24,7 +24,7 @@ TARGET = "خطة وطنية لتطوير المستشفيات"
 
 def train_tiny_bundles(root: Path) -> list[str]:
     """One sklearn bundle per task, trained without tracking on tiny inline Arabic datasets."""
-    from training.train import train
+    from training.fit.train import train
 
     refs = []
     for task in ("boilerplate", "topic", "stance"):

@@ -1,4 +1,4 @@
-"""training.runs: list, diff and render khabar runs on a tmp sqlite store with known values."""
+"""training.tracking.runs: list, diff and render khabar runs on a tmp sqlite store with known values."""
 
 from __future__ import annotations
 
@@ -12,7 +12,14 @@ import pytest
 from mlflow import MlflowClient
 from rich.console import Console
 
-from training.runs import RunsError, diff_runs, list_runs, metric_key, render_runs, resolve_run
+from training.tracking.runs import (
+    RunsError,
+    diff_runs,
+    list_runs,
+    metric_key,
+    render_runs,
+    resolve_run,
+)
 
 START = 1_700_000_000_000  # ms; every run starts here, durations come from END_OFFSETS
 

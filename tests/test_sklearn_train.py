@@ -26,7 +26,8 @@ from inference.predictors.sklearn import (
 from inference.text.preprocess import boilerplate_inputs, boilerplate_row, stance_row, topic_row
 from inference.text.schema import Article
 from training.config import TrainConfig
-from training.train import TrainError, gold_labels, split_rows, train
+from training.fit.train import TrainError, train
+from training.tracking.evaluate import gold_labels, split_rows
 
 # ---------------------------------------------------------------- tiny corpora
 TOPIC_WORDS = {
@@ -311,7 +312,7 @@ def test_skops_round_trip_packs_vocabularies(tmp_path):
     import zipfile
 
     from training.config import SklearnModel
-    from training.sklearn_models import fit_pipeline
+    from training.fit.sklearn_models import fit_pipeline
 
     rows = task_splits("topic")["train"]
     frame = rows_to_frame("topic", rows)

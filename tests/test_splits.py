@@ -1,4 +1,4 @@
-"""Split assignment (training/splits.py): stratified random, by source, by time, record splits."""
+"""Split assignment (training/dataset/splits.py): stratified random, by source, by time, record splits."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from training.config import SplitConfig
-from training.splits import SplitPlanner, canonical_split, parse_published, quotas
+from training.dataset.splits import SplitPlanner, canonical_split, parse_published, quotas
 
 
 def plan(examples: list[dict], **cfg) -> list[str]:

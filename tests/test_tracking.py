@@ -15,8 +15,8 @@ import pytest
 from inference.predictors.bundle import load_bundle
 from inference.text.furniture import default_rule_dicts
 from tests.test_sklearn_train import LABELS, make_config, make_dataset, task_splits, topic_examples
-from training.registry import PromoteError, promote
-from training.train import train
+from training.fit.train import train
+from training.tracking.registry import PromoteError, promote
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -215,7 +215,7 @@ def test_transformer_training_is_tracked_per_epoch(mlflow_uri, tmp_path):
     from mlflow import MlflowClient
 
     from training.config import TrainConfig
-    from training.tiny_bert import build_tiny_bert
+    from training.fit.tiny_bert import build_tiny_bert
 
     ds = make_dataset("stance", tmp_path)
     texts = [r["target"] + " " + r["text"] for r in task_splits("stance")["train"]]

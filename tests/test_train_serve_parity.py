@@ -13,8 +13,8 @@ from datasets import load_from_disk
 
 from inference.tagger import TaggerConfig, load_tagger
 from inference.text.schema import article_from_record
-from training.build_dataset import build_datasets
 from training.config import load_dataset_config
+from training.dataset.build import build_datasets
 
 BP_KEYS = ("text", "prev_text", "next_text", "features", "rule")
 

@@ -29,7 +29,7 @@ from inference.text.preprocess import (
 )
 from inference.text.schema import Article
 from tests.conftest import REPO, SHARED_MODELS
-from training.tiny_bert import build_tiny_bert
+from training.fit.tiny_bert import build_tiny_bert
 
 E5_DIR = SHARED_MODELS / "multilingual-e5-small-ar"
 EPOCHS = 20
@@ -119,7 +119,7 @@ def make_cfg(task: str, encoder, **model_kw):
 
 def train_bundle(tmp_path, task: str, rows: list[dict], labels: list[str], cfg):
     from inference.predictors.bundle import write_bundle_meta
-    from training.transformer_trainer import train_transformer
+    from training.fit.transformer_trainer import train_transformer
 
     epochs = []
     result = train_transformer(
@@ -250,7 +250,7 @@ def test_pool_logits_mean_and_max():
 def test_class_weights():
     from collections import Counter
 
-    from training.transformer_trainer import class_weights
+    from training.fit.transformer_trainer import class_weights
 
     counts = Counter({0: 8, 1: 2})
     assert class_weights(counts, 2, "none") is None
@@ -261,7 +261,7 @@ def test_class_weights():
 def test_precision_and_backend_choice(tmp_path):
     from inference.errors import BundleError
     from inference.predictors.transformer import choose_backend
-    from training.transformer_trainer import resolve_precision
+    from training.fit.transformer_trainer import resolve_precision
 
     assert resolve_precision("auto", cuda=False) == "fp32"
     assert resolve_precision("fp16", cuda=False) == "fp32"  # fp16 needs a GPU
@@ -280,7 +280,7 @@ def test_trainer_and_predictor_encode_rows_identically(encoder):
     from transformers import AutoTokenizer
 
     from inference.predictors.transformer import TransformerPredictor
-    from training.transformer_trainer import encode_split
+    from training.fit.transformer_trainer import encode_split
 
     tokenizer = AutoTokenizer.from_pretrained(encoder)
     fmt = InputFormat(max_length=32, stride=8, text_prefix="query: ")
@@ -386,7 +386,7 @@ def test_shared_e5_encoder_loads_and_predicts(monkeypatch):
 
     from inference.predictors.transformer import TorchRunner, TransformerPredictor
     from training.config import load_train_config
-    from training.transformer_trainer import load_classifier
+    from training.fit.transformer_trainer import load_classifier
 
     monkeypatch.setenv("KHABAR_E5_MODEL", str(E5_DIR))
     cfg = load_train_config(REPO / "configs/train/stance_ans_e5.yaml")

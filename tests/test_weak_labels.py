@@ -10,7 +10,7 @@ import pytest
 
 from inference.text.schema import Article
 from training.config import RepetitionConfig, WeakLabelConfig
-from training.weak_labels import BloomFilter, WeakLabel, WeakLabeler, text_hash
+from training.dataset.weak_labels import BloomFilter, WeakLabel, WeakLabeler, text_hash
 
 STORY_1 = (
     "أعلنت وزارة الصحة اليوم عن افتتاح ثلاثة مستشفيات جديدة في المنطقة الشرقية "
@@ -327,7 +327,7 @@ def _random_texts(seed: int, n: int) -> list[str]:
 def test_match_key_fast_path_equals_the_regex_definition():
     import re
 
-    from training.line_keys import match_key
+    from training.dataset.line_keys import match_key
 
     def reference(normalized: str) -> str:
         key = re.sub(r"[\W_]+", " ", normalized).strip().lower()
@@ -339,7 +339,7 @@ def test_match_key_fast_path_equals_the_regex_definition():
 
 def test_batched_paragraph_keys_equal_one_by_one():
     from inference.text.normalize import normalize
-    from training.line_keys import match_key, match_keys, paragraph_keys
+    from training.dataset.line_keys import match_key, match_keys, paragraph_keys
 
     texts = _random_texts(2, 3000) + [STORY_1, AGENCY_SENTENCE, "\ufefb\ufef7 ﷺ", "إِنَّ ـــ"]
     assert paragraph_keys(texts) == [match_key(normalize(t)) for t in texts]
@@ -369,7 +369,7 @@ def test_bloom_filter_batch_add_equals_sequential_adds():
 
 
 def test_observing_a_batch_equals_observing_one_by_one():
-    from training.weak_stats import observation_keys_many
+    from training.dataset.weak_stats import observation_keys_many
 
     arts = (
         filler(12)
@@ -397,7 +397,7 @@ def test_label_inputs_equal_the_boilerplate_inputs_the_labeler_reads(fixture_art
     from inference.text.preprocess import boilerplate_inputs
     from inference.text.schema import article_from_record
     from tests.sample_bundles import sample_articles
-    from training.label_inputs import LABEL_FEATURES, label_inputs
+    from training.dataset.label_inputs import LABEL_FEATURES, label_inputs
 
     rules = default_rules()
     arts = [article_from_record(a) for a in fixture_articles]

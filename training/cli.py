@@ -37,20 +37,13 @@ def build_dataset_cmd(
     ] = None,
 ) -> None:
     """Parsed articles (+ annotation files) -> labeled HF datasets + manifest.json."""
-    from training.build_dataset import build_datasets
     from training.config import load_dataset_config
+    from training.dataset.build import build_datasets
+    from training.dataset.manifest import manifest_summary
 
     cfg = load_dataset_config(config, set_ or [])
     manifest = build_datasets(cfg, Path(out or cfg.out_dir))
-    typer.echo(json.dumps(_manifest_summary(manifest), ensure_ascii=False, indent=2))
-
-
-def _manifest_summary(manifest: dict) -> dict:
-    keep = ("out_dir", "content_hash", "reading", "outputs", "seconds")
-    summary = {k: manifest[k] for k in keep if k in manifest}
-    if "reading" in summary and isinstance(summary["reading"], dict):
-        summary["reading"] = {k: v for k, v in summary["reading"].items() if k != "rejections"}
-    return summary or manifest
+    typer.echo(json.dumps(manifest_summary(manifest), ensure_ascii=False, indent=2))
 
 
 @app.command()
@@ -64,7 +57,7 @@ def train(
 ) -> None:
     """Train one task's model from a typed YAML config; log to MLflow; write a bundle."""
     from training.config import load_train_config
-    from training.train import train as train_model
+    from training.fit.train import train as train_model
 
     cfg = load_train_config(config, set_ or [])
     out_dir = Path(out or Path("bundles") / cfg.task)
@@ -78,7 +71,7 @@ def evaluate(
     task: Annotated[str, typer.Option(help="boilerplate | topic | stance")],
 ) -> None:
     """Print a JSON object of metrics for MODEL on a labeled file."""
-    from training.evaluate_cmd import evaluate_model
+    from training.tracking.evaluate import evaluate_model
 
     _print_json(evaluate_model(model, data, task))
 
@@ -91,7 +84,7 @@ def promote(
     ] = None,
 ) -> None:
     """Move alias 'champion' to the 'candidate' version if it beats the champion."""
-    from training.registry import promote as promote_model
+    from training.tracking.registry import promote as promote_model
 
     result = promote_model(name, test_data_ref=test_data)
     _print_json(result)
@@ -119,30 +112,24 @@ def tag(
     ] = None,
 ) -> None:
     """Tag an archive, streaming, with a progress bar."""
-    if engine == "ray":
-        if resume:
-            raise typer.BadParameter("--resume works with --engine local only")
-        from inference.engines.ray import run_tagging_ray
-
-        summary = run_tagging_ray(
-            model,
-            input,
-            output,
-            config=config,
-            address=address,
-            batch_size=batch_size,
-            backend=backend,
-        )
-    elif engine == "local":
-        from inference.engines.runner import run_tagging
-        from inference.tagger import load_tagger
-
-        tagger = load_tagger(model, config=config, backend=backend)
-        summary = run_tagging(
-            tagger, input, output, resume=resume, batch_size=batch_size, workers=workers
-        )
-    else:
+    if engine not in ("local", "ray"):
         raise typer.BadParameter(f"unknown engine {engine!r} (local | ray)")
+    if engine == "ray" and resume:
+        raise typer.BadParameter("--resume works with --engine local only")
+    from inference.engines.tag import tag_archive
+
+    summary = tag_archive(
+        model,
+        input,
+        output,
+        engine=engine,
+        config=config,
+        address=address,
+        resume=resume,
+        batch_size=batch_size,
+        backend=backend,
+        workers=workers,
+    )
     typer.echo(json.dumps(summary, ensure_ascii=False), err=True)
     if summary.get("errors", 0):
         raise typer.Exit(EXIT_PARTIAL)
@@ -170,7 +157,7 @@ def runs(
     """One row per run: params that differ, key metrics, duration, alias."""
     if ctx.invoked_subcommand is not None:
         return
-    from training.runs import list_runs, render_runs
+    from training.tracking.runs import list_runs, render_runs
 
     render_runs(list_runs(experiment, metric=metric), format)
 
@@ -182,7 +169,7 @@ def runs_diff(
     format: Annotated[str, typer.Option(help="auto | table | csv | json")] = "auto",
 ) -> None:
     """Params and metrics of two runs side by side, with per-class F1 deltas."""
-    from training.runs import diff_runs, render_diff
+    from training.tracking.runs import diff_runs, render_diff
 
     render_diff(diff_runs(run_a, run_b), format)
 
@@ -206,9 +193,9 @@ def _usage_errors() -> tuple[type[BaseException], ...]:
     from inference.errors import BundleError
     from inference.text.normalize import UnknownNormalizerVersion
     from training.config import ConfigError
-    from training.evaluate_cmd import EvaluateError
-    from training.registry import PromoteError
-    from training.train import TrainError
+    from training.fit.train import TrainError
+    from training.tracking.evaluate import EvaluateError
+    from training.tracking.registry import PromoteError
 
     return (
         ConfigError,

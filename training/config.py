@@ -151,7 +151,7 @@ class DatasetConfig(Strict):
 
 # ---------------------------------------------------------------- training
 class TransitivePairs(Strict):
-    """Stance labels for ``training.pair_augment`` (claim pairs where agree means "restates")."""
+    """Stance labels for ``training.fit.pair_augment`` (claim pairs where agree means "restates")."""
 
     agree: str
     disagree: str | None = None
@@ -166,7 +166,7 @@ class DataRef(Strict):
     max_train_examples: int | None = Field(default=None, ge=1)
     filter: dict[str, Any] = {}
     # Stance only: add the pairs that follow by transitivity through a claim's paraphrases to the
-    # training split (training/pair_augment.py). None: off.
+    # training split (training/fit/pair_augment.py). None: off.
     transitive_pairs: TransitivePairs | None = None
 
 

@@ -27,7 +27,7 @@ def sample_path(name: str) -> Path:
 
 def _train(config: Path, dataset_dir: Path, out: Path, uri: str, register: str, extra=()):
     from training.config import load_train_config
-    from training.train import train
+    from training.fit.train import train
 
     overrides = [f"data.dataset_dir={dataset_dir}", f"tracking.tracking_uri={uri}", *extra]
     return train(load_train_config(config, overrides), out, register=register)
@@ -36,7 +36,7 @@ def _train(config: Path, dataset_dir: Path, out: Path, uri: str, register: str, 
 def _tiny_transformer(work: Path, uri: str, console: Console):
     """Fine-tune a tiny BERT built from the sample text (offline, seconds on a CPU)."""
     from inference.text.normalize import normalize
-    from training.tiny_bert import build_tiny_bert
+    from training.fit.tiny_bert import build_tiny_bert
 
     lines = sample_path("articles.jsonl").read_text("utf-8").splitlines()
     texts = [normalize(p) for line in lines for p in json.loads(line)["paragraphs"]]
@@ -74,9 +74,9 @@ def run_demo(workdir: Path, with_transformer: bool = True, console: Console | No
 def _run_chain(work: Path, uri: str, with_transformer: bool, console: Console) -> dict:
     from inference.engines.runner import run_tagging
     from inference.tagger import TaggerConfig, load_tagger
-    from training.build_dataset import build_datasets
     from training.config import load_dataset_config
-    from training.registry import promote
+    from training.dataset.build import build_datasets
+    from training.tracking.registry import promote
 
     t0 = time.perf_counter()
 

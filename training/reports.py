@@ -9,7 +9,7 @@ turns a saved ``DatasetDict`` into one pandas frame; ``build_weak_sample`` rebui
 weak labels only (the demo uses the sample's hand labels) and ``weak_vs_gold`` lines the two up.
 Experiment side: ``evaluation_metrics`` reads a run's logged ``metrics_<split>.json``,
 ``confusion_frame`` / ``plot_confusions`` show its confusion matrix, ``per_class_f1`` tabulates
-``training.runs.diff_runs``, ``ensure_variant`` trains one extra run to compare against.
+``training.tracking.runs.diff_runs``, ``ensure_variant`` trains one extra run to compare against.
 """
 
 from __future__ import annotations
@@ -124,8 +124,8 @@ def dataset_frame(dataset_dict, columns=FRAME_COLUMNS) -> pd.DataFrame:
 def build_weak_sample(out_dir: Path) -> dict:
     """Rebuild the demo's datasets from the sample with weak boilerplate labels only (no hand
     labels), into ``out_dir``; returns its manifest."""
-    from training.build_dataset import build_datasets
     from training.config import load_dataset_config
+    from training.dataset.build import build_datasets
     from training.demo import CONFIGS
 
     cfg = load_dataset_config(
@@ -249,7 +249,7 @@ def ensure_variant(work: Path, task: str, run_name: str, overrides: list[str]) -
             return found[0].info.run_id
     from training.config import load_train_config
     from training.demo import CONFIGS, SKLEARN_MODELS
-    from training.train import train
+    from training.fit.train import train
 
     work = Path(work).resolve()
     settings = [

@@ -1,6 +1,6 @@
 """An MLflow pyfunc wrapper around a khabar bundle.
 
-Logged by ``training.tracking`` with ``artifacts={"bundle": <bundle dir>}``, so
+Logged by ``training.tracking.mlflow_runs`` with ``artifacts={"bundle": <bundle dir>}``, so
 ``mlflow.pyfunc.load_model(uri).predict(rows_df)`` works wherever khabar is installed, and
 ``inference.predictors.bundle.load_bundle("models:/NAME@alias")`` finds the same bundle inside the logged model.
 """

@@ -316,7 +316,7 @@ class SklearnPredictor:
         if not rows:
             return out
         frame = rows_to_frame(self.task, rows)
-        # Threaded BLAS only adds contention for sparse linear models (see training.sklearn_models).
+        # Threaded BLAS only adds contention for sparse linear models (see training.fit.sklearn_models).
         with threadpool_limits(limits=1, user_api="blas"):
             out[:, self._columns] = self._model_scores(frame)
         return out

@@ -1,6 +1,6 @@
 """How a row becomes transformer input: the ONE formatting used by training and serving.
 
-``training/transformer_trainer.py`` and ``inference/predictors/transformer.py`` both call these
+``training/fit/transformer_trainer.py`` and ``inference/predictors/transformer.py`` both call these
 functions, so a fine-tuned model can never see one input format at training time and another when it
 tags (train/serve parity by construction; ``tests/test_transformer.py`` checks it).
 

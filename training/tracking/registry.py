@@ -12,7 +12,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from training.tracking import TAG_TEST_HASH, resolve_tracking_uri, use_tracking_uri
+from training.tracking.mlflow_runs import TAG_TEST_HASH, resolve_tracking_uri, use_tracking_uri
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ def _rescore(name: str, info: dict, test_data_ref: str) -> float:
     path = Path(test_data_ref)
     if (path / "dataset_dict.json").is_file():
         return _score_dataset(bundle, path)
-    from training.evaluate_cmd import evaluate_bundle
+    from training.tracking.evaluate import evaluate_bundle
 
     return evaluate_bundle(bundle, test_data_ref, bundle.task)["macro_f1"]
 
@@ -79,8 +79,8 @@ def _score_dataset(bundle, path: Path) -> float:
     """Score on the ``test`` split of a built dataset folder."""
     import datasets
 
-    from training.metrics import compute_metrics
-    from training.train import gold_labels, predict_labels, split_rows
+    from training.tracking.evaluate import gold_labels, predict_labels, split_rows
+    from training.tracking.metrics import compute_metrics
 
     split = datasets.load_from_disk(str(path))["test"]
     labels = list(split.features["label"].names)

@@ -30,7 +30,7 @@ import yaml
 
 from inference.predictors.bundle import library_versions
 from training.config import TrackingConfig, TrainConfig, flatten
-from training.metrics import flat_scores
+from training.tracking.metrics import flat_scores
 
 log = logging.getLogger(__name__)
 

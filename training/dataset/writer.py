@@ -1,6 +1,6 @@
 """Streaming writers for built datasets: one Arrow file per split, then one ``DatasetDict`` on disk.
 
-Rows never pile up in memory: they arrive as Arrow record batches (``training.row_parts``, built in
+Rows never pile up in memory: they arrive as Arrow record batches (``training.dataset.row_parts``, built in
 the worker processes), are written a few thousand at a time with ``datasets``' ``ArrowWriter`` to a
 temporary folder, then memory-mapped back and saved with ``save_to_disk``. The writer also keeps
 what the manifest reports about an output: counts per split / label / provenance and a sha256 over
@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from training.examples import COLUMNS
-from training.row_parts import OutputFormat, RowsPart, encode_rows, row_bytes  # noqa: F401
-from training.splits import SPLITS
+from training.dataset.examples import COLUMNS
+from training.dataset.row_parts import OutputFormat, RowsPart, encode_rows, row_bytes  # noqa: F401
+from training.dataset.splits import SPLITS
 
 _MAX_SHARD_BYTES = 500 * 1024 * 1024
 
@@ -86,7 +86,7 @@ class OutputWriter:
         self.add_part(encode_rows(self.format, [(split, row)]))
 
     def add_part(self, part: RowsPart) -> None:
-        """Rows encoded by :func:`training.row_parts.encode_rows`, in build order."""
+        """Rows encoded by :func:`training.dataset.row_parts.encode_rows`, in build order."""
         self._hash.update(part.digest)
         for (split, label, provenance), n in part.tally.items():
             counts = self.counts[split]

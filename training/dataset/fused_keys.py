@@ -1,7 +1,7 @@
 """``match_key(normalize(text))`` for many texts at once: one table, one numpy gather.
 
 Pass 1 of the dataset builder keys every paragraph of the archive: normalized text, punctuation runs
-as one space, lower-cased (``training.line_keys.match_key``, passed in as the definition). Done the obvious way that is a ``str.translate``
+as one space, lower-cased (``training.dataset.line_keys.match_key``, passed in as the definition). Done the obvious way that is a ``str.translate``
 and a regex scan per paragraph, ~100 ns per character. Here:
 
 - ``normalize`` is NFKC, then a per-character map (``inference/text/rules/normalizer_v*.json``), then
@@ -62,7 +62,7 @@ class FusedKeys:
 
     def __init__(self, version: str | None, match_key: Callable[[str], str]):
         self.version = version
-        self.match_key = match_key  # training.line_keys.match_key: the definition of a key
+        self.match_key = match_key  # training.dataset.line_keys.match_key: the definition of a key
         self.codes: np.ndarray | None = None  # BMP code unit -> fused code unit, 0: deleted
         table = _probe_table(version) if version else [chr(cp) for cp in range(0x10000)]
         if table is None:

@@ -5,7 +5,7 @@ stance pairs, boilerplate (paragraph, context) pairs, topic articles cut into ov
 (each window a training example with the article's label; at evaluation the window logits are
 pooled per article, exactly as at serving time). The loss is a cross-entropy with optional class
 weights and label smoothing; early stopping and best-model selection use the dev macro-F1 from
-``training.metrics.compute_metrics``. Checkpoints live in a temporary folder that is deleted; the
+``training.tracking.metrics.compute_metrics``. Checkpoints live in a temporary folder that is deleted; the
 best model and its tokenizer are saved to ``out_dir/"model"`` (safetensors).
 """
 
@@ -185,7 +185,7 @@ def metrics_fn(
     task: str, labels: list[str], owners: list[int], row_labels: list[int], pooling: str
 ) -> Callable:
     """``compute_metrics`` for the Trainer: pool window logits per row, then macro-F1/accuracy."""
-    from training.metrics import compute_metrics
+    from training.tracking.metrics import compute_metrics
 
     owner_index = np.unique(np.asarray(owners), return_inverse=True)
     rows, inverse = owner_index

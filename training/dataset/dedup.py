@@ -5,7 +5,7 @@ per kept document (archives run to millions of articles) and whose answers are d
 processes (the dataset content hash depends on which copy is kept), which rules out Python's salted
 ``hash``. Everything here is seeded by constants, so two builds of the same input agree exactly.
 
-How it works (fingerprints: ``training.minhash``):
+How it works (fingerprints: ``training.dataset.minhash``):
 - each document gets a MinHash signature over its word shingles, cut into ``bands`` band keys,
   plus an exact-text key (same words in the same order; whitespace and ASCII case do not count);
 - documents sharing any band key are candidates, and a candidate is a near-duplicate when the
@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from training.config import DedupConfig
-from training.minhash import (  # noqa: F401  (minhash_signatures: part of this module's API)
+from training.dataset.minhash import (  # noqa: F401  (minhash_signatures: part of this module's API)
     Fingerprints,
     fingerprints,
     minhash_signatures,

@@ -22,7 +22,7 @@ import numpy as np
 
 from inference.text.preprocess import is_empty_paragraph
 from inference.text.schema import Article
-from training.line_keys import MIN_TITLE_WORDS, loose_title_key, paragraph_keys, text_hash
+from training.dataset.line_keys import MIN_TITLE_WORDS, loose_title_key, paragraph_keys, text_hash
 
 
 @dataclass

@@ -3,19 +3,19 @@
 ``build_datasets(cfg, out_dir)`` streams the inputs twice and never holds the articles in memory:
 
 1. pass 1 reads every record (rejections kept with file:line), drops exact and near duplicates
-   (``training.dedup``; first copy kept), lets the weak labeler observe the kept articles, and
+   (``training.dataset.dedup``; first copy kept), lets the weak labeler observe the kept articles, and
    collects one compact split key per planned example. The per-record work (parsing, MinHash
-   fingerprints, observation keys: ``training.build_scan``) runs in the worker processes; the
-   parent adds the results up in input order (``training.build_plan``);
+   fingerprints, observation keys: ``training.dataset.scan``) runs in the worker processes; the
+   parent adds the results up in input order (``training.dataset.plan``);
 2. between the passes the weak labeler is finalized and every output's splits are assigned
-   (``training.splits``: duplicates are already gone, so near-duplicates cannot straddle splits);
+   (``training.dataset.splits``: duplicates are already gone, so near-duplicates cannot straddle splits);
 3. pass 2 reads the records again; the workers build each row through ``inference.text.preprocess``
-   (``training.build_rows``) and encode them as Arrow batches, which the parent appends to each
+   (``training.dataset.rows``) and encode them as Arrow batches, which the parent appends to each
    output's Arrow files split by split;
 4. each output is saved as ``out_dir/<name>/`` (a ``DatasetDict``, ``label`` a ``ClassLabel``; all
    outputs move there together once the build succeeded) and ``out_dir/manifest.json`` records counts, rejections, duplicates, hashes, config and timings.
 
-``cfg.workers`` processes do the per-record work of both passes (``training.build_workers``); with
+``cfg.workers`` processes do the per-record work of both passes (``training.dataset.workers``); with
 one, everything runs in this process, in the same order, with the same result.
 """
 
@@ -41,17 +41,17 @@ from rich.progress import (
 
 from inference.engines.readers import ReadStats
 from inference.text.furniture import FurnitureRules, default_rules
-from training.build_plan import OutputPlan, Pass1
-from training.build_records import iter_records
-from training.build_rows import Job, Planned, RowContext, build_chunk, save_context
-from training.build_scan import scan_records
-from training.build_workers import ChunkRunner
 from training.config import DatasetConfig, InputSpec
-from training.dataset_writer import OutputWriter
-from training.dataset_writer import preload as preload_datasets
-from training.examples import resolve_outputs, resolve_path
-from training.manifest import build_manifest
-from training.weak_labels import WeakLabeler
+from training.dataset.examples import resolve_outputs, resolve_path
+from training.dataset.manifest import build_manifest
+from training.dataset.plan import OutputPlan, Pass1
+from training.dataset.records import iter_records
+from training.dataset.rows import Job, Planned, RowContext, build_chunk, save_context
+from training.dataset.scan import scan_records
+from training.dataset.weak_labels import WeakLabeler
+from training.dataset.workers import ChunkRunner
+from training.dataset.writer import OutputWriter
+from training.dataset.writer import preload as preload_datasets
 
 TMP_DIR_NAME = ".khabar-build-tmp"
 SCAN_CHUNK = 256  # records per pass-1 chunk (fingerprints are vectorized over a chunk)

@@ -1,7 +1,7 @@
 """Pass 1 of the dataset builder, the in-order half: drop duplicates, count, collect split keys.
 
 The per-record work (parsing, MinHash fingerprints, weak-label observation keys) is done by
-``training.build_scan``, in worker processes; this class adds its results up in input order.
+``training.dataset.scan``, in worker processes; this class adds its results up in input order.
 Per kept example only compact keys are held (ordinal, label, a split key of ~40 bytes); the articles
 themselves are streamed again in pass 2. Records are buffered ``dedup.batch_size`` at a time and
 looked up in the LSH index a batch at a time (the batches decide which near-duplicates meet, so
@@ -16,12 +16,18 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from inference.text.schema import Article
-from training.build_scan import ARTICLE, PAIR, ScanPolicy
 from training.config import DatasetConfig
-from training.dedup import Fingerprints, NearDuplicateIndex
-from training.examples import Annotation, OutputSpec, is_stance_pair, stance_label, topic_label
-from training.splits import SplitPlan, SplitPlanner
-from training.weak_stats import ArticleKeys
+from training.dataset.dedup import Fingerprints, NearDuplicateIndex
+from training.dataset.examples import (
+    Annotation,
+    OutputSpec,
+    is_stance_pair,
+    stance_label,
+    topic_label,
+)
+from training.dataset.scan import ARTICLE, PAIR, ScanPolicy
+from training.dataset.splits import SplitPlan, SplitPlanner
+from training.dataset.weak_stats import ArticleKeys
 
 MAX_LISTED = 1000  # duplicates / unmatched ids listed in the manifest (all are counted)
 
@@ -117,7 +123,7 @@ class Pass1:
         fingerprint: tuple[Fingerprints, int] | None,
         keys: ArticleKeys | None,
     ) -> bool:
-        """Queue one valid record (its ``training.build_scan`` results with it); False when no
+        """Queue one valid record (its ``training.dataset.scan`` results with it); False when no
         output uses it (it is then not kept at all)."""
         pair_sets, article_plans = [], []
         if is_stance_pair(article):

@@ -40,8 +40,8 @@ from inference.text.normalize import normalize
 from inference.text.preprocess import ParagraphInput, is_empty_paragraph
 from inference.text.schema import Article
 from training.config import WeakLabelConfig
-from training.label_inputs import label_inputs
-from training.line_keys import (  # noqa: F401  (text_hash: part of this module's API)
+from training.dataset.label_inputs import label_inputs
+from training.dataset.line_keys import (  # noqa: F401  (text_hash: part of this module's API)
     MIN_TITLE_WORDS,
     loose_title_key,
     match_key,
@@ -49,7 +49,7 @@ from training.line_keys import (  # noqa: F401  (text_hash: part of this module'
     paragraph_key,
     text_hash,
 )
-from training.weak_stats import (  # noqa: F401  (BloomFilter: part of this module's API)
+from training.dataset.weak_stats import (  # noqa: F401  (BloomFilter: part of this module's API)
     ArticleKeys,
     BloomFilter,
     ObservationCounts,
@@ -222,7 +222,7 @@ class WeakLabeler:
 
         ``inputs``: ``boilerplate_inputs(article, rules)`` when the caller already has them (the
         dataset builder computes them for its rows), computed with the same rules as this labeler;
-        else the fields the labeler reads are computed (``training.label_inputs``).
+        else the fields the labeler reads are computed (``training.dataset.label_inputs``).
         """
         return self.label_many([article], [inputs])[0]
 

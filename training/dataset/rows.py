@@ -2,7 +2,7 @@
 
 The work for a chunk of records is plain, picklable values (raw JSONL lines or parsed records, and
 the planned examples of each), so it runs the same in this process or in a worker process
-(``DatasetConfig.workers``, see ``training.build_workers``). What stays the same for the whole
+(``DatasetConfig.workers``, see ``training.dataset.workers``). What stays the same for the whole
 pass (the fitted weak labeler, the furniture rules, each output's Arrow schema) is a
 :class:`RowContext`, handed to a worker once: the parent saves it to a file and a worker loads it
 at its first chunk. A chunk comes back as one ``RowsPart`` per output (Arrow batches and
@@ -20,15 +20,15 @@ from pathlib import Path
 from inference.text.furniture import FurnitureRules
 from inference.text.preprocess import boilerplate_inputs
 from inference.text.schema import Article
-from training.build_records import Record
-from training.examples import (
+from training.dataset.examples import (
     Annotation,
     annotation_example,
     boilerplate_rows,
     pair_example,
     topic_example,
 )
-from training.row_parts import OutputFormat, RowsPart, encode_rows
+from training.dataset.records import Record
+from training.dataset.row_parts import OutputFormat, RowsPart, encode_rows
 
 
 @dataclass
@@ -56,7 +56,7 @@ class Job:
 class RowContext:
     """Everything pass 2 needs besides the records: the same for every chunk."""
 
-    labeler: object  # a fitted training.weak_labels.WeakLabeler
+    labeler: object  # a fitted training.dataset.weak_labels.WeakLabeler
     rules: FurnitureRules
     formats: dict[str, OutputFormat]  # output name -> how its rows are stored
 

@@ -1,7 +1,7 @@
 """``khabar train``: fit one task's model from a built dataset, evaluate it, write and track a bundle.
 
 Flow: load the DatasetDict (``cfg.data``: splits, optional ``filter``, ``max_train_examples``) ->
-fit (sklearn here; transformers via ``training.transformer_trainer``) -> write the bundle ->
+fit (sklearn here; transformers via ``training.fit.transformer_trainer``) -> write the bundle ->
 reload it with ``inference.predictors.bundle.load_bundle`` and score the validation and test splits through it
 (so reported metrics are those of the shipped artifact, on held-out data only) -> rewrite
 ``bundle.json`` with the metrics -> log the run and the model to MLflow (optionally register it).
@@ -22,18 +22,12 @@ from inference.predictors.bundle import Bundle, load_bundle, write_bundle_meta
 from inference.predictors.sklearn import MODEL_FILE, rows_to_frame, save_skops
 from inference.text.furniture import default_rule_dicts
 from training.config import TrainConfig
-from training.metrics import compute_metrics
-from training.tracking import RunTracker, training_run
+from training.tracking.evaluate import ROW_COLUMNS, gold_labels, predict_labels, split_rows
+from training.tracking.metrics import compute_metrics
+from training.tracking.mlflow_runs import RunTracker, training_run
 
 log = logging.getLogger(__name__)
 
-# The dataset columns each task's predictor reads (ARCHITECTURE.md "Built datasets").
-ROW_COLUMNS = {
-    "boilerplate": ("id", "text", "prev_text", "next_text", "features", "rule"),
-    "topic": ("id", "source", "text"),
-    "stance": ("id", "target", "text"),
-}
-PREDICT_BATCH = 2048
 # What a previous bundle in the output folder may hold; removed so nothing stale survives.
 BUNDLE_ENTRIES = ("bundle.json", MODEL_FILE, "model", "model.onnx")
 
@@ -86,13 +80,6 @@ def _label_names(split) -> list[str]:
     return sorted({str(x) for x in split["label"]})
 
 
-def gold_labels(split, labels: list[str]) -> list[str]:
-    values = split["label"]
-    if hasattr(split.features["label"], "names"):
-        return [labels[int(i)] for i in values]
-    return [str(v) for v in values]
-
-
 def _apply_filter(splits, filters: dict[str, Any], labels: list[str]):
     for column, wanted in filters.items():
         allowed = set(wanted) if isinstance(wanted, list) else {wanted}
@@ -108,11 +95,6 @@ def _apply_filter(splits, filters: dict[str, Any], labels: list[str]):
                 keep_in_memory=True,
             )
     return splits
-
-
-def split_rows(split, task: str) -> list[dict]:
-    columns = [c for c in ROW_COLUMNS[task] if c in split.column_names]
-    return split.select_columns(columns).to_list()
 
 
 def split_hash(split, task: str) -> str:
@@ -200,7 +182,7 @@ def load_training_data(cfg: TrainConfig) -> TrainData:
 
 
 def _with_transitive_pairs(train, labels: list[str], spec):
-    from training.pair_augment import add_transitive_pairs
+    from training.fit.pair_augment import add_transitive_pairs
 
     for key, name in spec.model_dump().items():
         if name is not None and name not in labels:
@@ -214,7 +196,7 @@ def _with_transitive_pairs(train, labels: list[str], spec):
 
 # ---------------------------------------------------------------- fitting
 def _fit_sklearn(cfg: TrainConfig, data: TrainData, out_dir: Path) -> dict:
-    from training.sklearn_models import fit_pipeline
+    from training.fit.sklearn_models import fit_pipeline
 
     train = data.splits[cfg.data.train_split]
     y = gold_labels(train, data.labels)
@@ -228,7 +210,7 @@ def _fit_sklearn(cfg: TrainConfig, data: TrainData, out_dir: Path) -> dict:
 
 
 def _fit_transformer(cfg: TrainConfig, data: TrainData, out_dir: Path, tracker: RunTracker) -> dict:
-    from training.transformer_trainer import train_transformer
+    from training.fit.transformer_trainer import train_transformer
 
     def on_epoch(epoch: float, metrics: dict | None = None, **extra: Any) -> None:
         tracker.log_epoch(epoch, {**(metrics or {}), **extra})
@@ -254,14 +236,6 @@ def _model_hash(out_dir: Path) -> str:
 
 
 # ---------------------------------------------------------------- evaluation
-def predict_labels(bundle: Bundle, rows: list[dict], batch_size: int = PREDICT_BATCH) -> list[str]:
-    out: list[str] = []
-    for start in range(0, len(rows), batch_size):
-        labels, _ = bundle.predict(rows[start : start + batch_size])
-        out.extend(labels)
-    return out
-
-
 def evaluate_splits(bundle: Bundle, cfg: TrainConfig, data: TrainData) -> dict[str, dict]:
     """``{"validation": metrics, "test": metrics}`` through the written bundle, held-out only."""
     results = {}
@@ -374,7 +348,7 @@ def train(cfg: TrainConfig, out_dir: Path, register: str | None = None) -> Train
         model_uri = tracker.log_bundle(out_dir, version)
         registered = None
         if register:
-            from training.registry import register_model
+            from training.tracking.registry import register_model
 
             registered = register_model(model_uri, register)
     return TrainResult(

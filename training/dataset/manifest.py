@@ -16,9 +16,9 @@ from importlib import metadata
 from pathlib import Path
 
 from inference.text.normalize import NORMALIZER_VERSION
-from training.build_plan import MAX_LISTED, Pass1
 from training.config import DatasetConfig
-from training.dataset_writer import OutputWriter
+from training.dataset.plan import MAX_LISTED, Pass1
+from training.dataset.writer import OutputWriter
 
 MANIFEST_VERSION = 1
 
@@ -126,3 +126,12 @@ def build_manifest(
             "python": platform.python_version(),
         },
     }
+
+
+def manifest_summary(manifest: dict) -> dict:
+    """What ``khabar build-dataset`` prints: the manifest without the per-record rejections."""
+    keep = ("out_dir", "content_hash", "reading", "outputs", "seconds")
+    summary = {k: manifest[k] for k in keep if k in manifest}
+    if "reading" in summary and isinstance(summary["reading"], dict):
+        summary["reading"] = {k: v for k, v in summary["reading"].items() if k != "rejections"}
+    return summary or manifest

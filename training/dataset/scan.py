@@ -1,7 +1,7 @@
 """Pass 1 of the dataset builder, the per-record half: parse, fingerprint, observation keys.
 
 Everything here is a pure function of one record, so it runs in the worker processes; the parent
-(``training.build_plan``) then adds the results up in input order: duplicate lookups in the LSH
+(``training.dataset.plan``) then adds the results up in input order: duplicate lookups in the LSH
 index, weak-label counts, split keys. A chunk of records goes in, a :class:`Scanned` comes out with
 the records' light Items (no text), MinHash fingerprints and weak-label observation keys.
 """
@@ -11,11 +11,11 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from training.build_records import Record, light_item
 from training.config import DedupConfig
-from training.dedup import Fingerprints, dedup_text, fingerprints
-from training.examples import is_stance_pair
-from training.weak_stats import ArticleKeys, observation_keys_many
+from training.dataset.dedup import Fingerprints, dedup_text, fingerprints
+from training.dataset.examples import is_stance_pair
+from training.dataset.records import Record, light_item
+from training.dataset.weak_stats import ArticleKeys, observation_keys_many
 
 PAIR, ARTICLE = "pair", "article"
 

@@ -4,6 +4,10 @@ Gold labels come from the record fields of DESIGN.md "Input": ``labels`` (boiler
 paragraph), ``label`` (topic), ``claim`` + ``label`` (stance). Rows are built with exactly the
 preprocessing the tagger uses (``inference.text.preprocess``), with the bundle's own normalizer version
 and, for boilerplate, its own furniture rules.
+
+Also the rows, gold labels and predictions of a built dataset's split (``split_rows``, ``gold_labels``,
+``predict_labels``): how ``training.fit.train`` scores its held-out splits and ``promote``
+re-scores both models on a dataset folder.
 """
 
 from __future__ import annotations
@@ -17,11 +21,18 @@ from inference.predictors.bundle import Bundle, load_bundle
 from inference.text.furniture import FurnitureRules, default_rules
 from inference.text.preprocess import boilerplate_inputs, boilerplate_row, stance_row, topic_row
 from inference.text.schema import Article
-from training.metrics import compute_metrics
+from training.tracking.metrics import compute_metrics
 
 log = logging.getLogger(__name__)
 
-PREDICT_BATCH = 512
+PREDICT_BATCH = 512  # labeled files (khabar evaluate)
+SPLIT_PREDICT_BATCH = 2048  # the held-out splits of a built dataset (train, promote)
+# The dataset columns each task's predictor reads (ARCHITECTURE.md "Built datasets").
+ROW_COLUMNS = {
+    "boilerplate": ("id", "text", "prev_text", "next_text", "features", "rule"),
+    "topic": ("id", "source", "text"),
+    "stance": ("id", "target", "text"),
+}
 
 
 class EvaluateError(ValueError):
@@ -103,12 +114,27 @@ def _check(task: str, bundle: Bundle, data: LabeledRows, path: str | Path) -> No
         )
 
 
-def predict_in_batches(bundle: Bundle, rows: list[dict], batch_size: int = PREDICT_BATCH):
-    predicted: list[str] = []
+# ---------------------------------------------------------------- rows and labels of a built split
+def gold_labels(split, labels: list[str]) -> list[str]:
+    values = split["label"]
+    if hasattr(split.features["label"], "names"):
+        return [labels[int(i)] for i in values]
+    return [str(v) for v in values]
+
+
+def split_rows(split, task: str) -> list[dict]:
+    columns = [c for c in ROW_COLUMNS[task] if c in split.column_names]
+    return split.select_columns(columns).to_list()
+
+
+def predict_labels(
+    bundle: Bundle, rows: list[dict], batch_size: int = SPLIT_PREDICT_BATCH
+) -> list[str]:
+    out: list[str] = []
     for start in range(0, len(rows), batch_size):
         labels, _ = bundle.predict(rows[start : start + batch_size])
-        predicted.extend(labels)
-    return predicted
+        out.extend(labels)
+    return out
 
 
 def evaluate_bundle(bundle: Bundle, data_path: str | Path, task: str) -> dict:
@@ -118,7 +144,7 @@ def evaluate_bundle(bundle: Bundle, data_path: str | Path, task: str) -> dict:
         raise EvaluateError(f"model is a {bundle.task!r} model, but --task is {task!r}")
     data, stats = read_labeled(data_path, task, bundle)
     _check(task, bundle, data, data_path)
-    predicted = predict_in_batches(bundle, data.rows)
+    predicted = predict_labels(bundle, data.rows, PREDICT_BATCH)
     metrics = compute_metrics(task, data.gold, predicted, bundle.labels)
     return {
         **metrics,
