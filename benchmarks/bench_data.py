@@ -6,8 +6,8 @@ a folder the caller chooses (a temp dir by default).
 Bundles (``train_quick_bundles``), trained with ``training.fit.train.train`` and the default
 ``SklearnModel`` config (word 1-2 + char 2-5 TF-IDF, 200k features, logistic regression), i.e. what
 ``khabar train`` gives a user who changes nothing:
-- boilerplate: weak labels (``training.dataset.weak_labels.WeakLabeler``, ``use_gold=False``) over a seeded
-  sample of SaudiNewsNet + ANT multi-source articles, every furniture example kept and story
+- boilerplate: weak labels (``training.dataset.weak_labels.WeakLabeler``, ``use_gold=False``) over a
+  seeded sample of SaudiNewsNet + ANT multi-source articles, every furniture example kept and story
   examples subsampled, at most ``max_examples``;
 - topic: ANT multi-source articles of the same sample with their gold labels, text cleaned with the
   weak boilerplate labels (as the dataset builder does);

@@ -9,8 +9,8 @@ number to compare between runs. The target is 2,000 records/s on 2 cores.
 
 Stages: ``read`` (split into records + parse, both passes), ``dedup`` (MinHash fingerprints, LSH
 lookups), ``observe`` (weak-label observation keys and counts, pass 1), ``weak_labels`` (labeling,
-pass 2), ``examples`` (rows through ``inference.text.preprocess``: normalization, paragraph features,
-topic/stance text), ``splits``, ``write`` (Arrow encoding, content hash, Arrow files,
+pass 2), ``examples`` (rows through ``inference.text.preprocess``: normalization, paragraph
+features, topic/stance text), ``splits``, ``write`` (Arrow encoding, content hash, Arrow files,
 ``save_to_disk``). With ``--workers`` > 1 the per-record work of both passes runs in the worker
 processes: a stage's CPU is its worker CPU plus its parent CPU. The "cpu (all processes)" line also
 counts what no stage does (process start-up and imports, passing chunks between processes).

@@ -14,9 +14,9 @@
    - boilerplate: per paragraph on ``boilerplate_gold_dev/dev.jsonl`` through
      ``training.tracking.evaluate.evaluate_model`` (furniture P/R/F1, content recall); next to it
      jusText (Arabic stoplist; each paragraph a ``<p>`` of one HTML page), the keyword rules
-     (``inference/text/rules/furniture_v1.json``: a rule hit is furniture), the weak labels the model
-     learns from (``benchmarks/weak_labels_eval.py``), the model at a decision threshold chosen on
-     the weakly-labeled validation split, and the model OR a rule hit.
+     (``inference/text/rules/furniture_v1.json``: a rule hit is furniture), the weak labels the
+     model learns from (``benchmarks/weak_labels_eval.py``), the model at a decision threshold
+     chosen on the weakly-labeled validation split, and the model OR a rule hit.
    - topic / stance: macro-F1 on the validation and test splits of the built dataset (the model's
      own ``train`` scores them through its written bundle), next to a plain TF-IDF + LinearSVC
      trained on the same train split.

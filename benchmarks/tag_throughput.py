@@ -1,7 +1,7 @@
 """Throughput of ``khabar tag`` with the default sklearn tagger, end to end, on real articles.
 
-JSONL -> JSONL through ``inference.engines.runner.run_tagging`` (reading, the three models, writing with
-fsync'ed checkpoints), on ``--n`` real scraped articles (SaudiNewsNet + ANT multi-source from
+JSONL -> JSONL through ``inference.engines.runner.run_tagging`` (reading, the three models, writing
+with fsync'ed checkpoints), on ``--n`` real scraped articles (SaudiNewsNet + ANT multi-source from
 ``../shared/data``, interleaved; records without a body become error records, as in production).
 Every article gets all three tags: boilerplate, topic, and stance toward one target
 (``--stance-target``).
@@ -12,7 +12,8 @@ default-config sklearn bundles are trained first on the shared data (see ``bench
 Printed, in one run so the numbers compare under the same machine load:
 1. a per-stage breakdown of one in-process pass (CPU ms per article: read, normalize+features,
    per model: rows->DataFrame, vectorize, classify; write), next to the same pass with sklearn's
-   own n-gram counting (``inference.text.ngram_counts`` switched off; ``--no-compare-sklearn`` skips it);
+   own n-gram counting (``inference.text.ngram_counts`` switched off; ``--no-compare-sklearn`` skips
+   it);
 2. end-to-end runs for each ``--workers`` value (repeated ``--repeats`` times, interleaved):
    articles/s (wall) and articles per CPU-second (all processes), the ratio between settings, and
    a check that every setting wrote byte-identical output.
@@ -152,7 +153,8 @@ def print_breakdown(stages: dict, n: int, reference: dict | None = None) -> None
 
 
 def sklearn_counting_breakdown(tagger, archive: Path, n: int, batch_size: int) -> dict:
-    """The stage pass again with ``inference.text.ngram_counts`` switched off (sklearn's Python loop)."""
+    """The stage pass again with ``inference.text.ngram_counts`` switched off (sklearn's Python
+    loop)."""
     from inference.predictors.sklearn import _vectorizers
     from inference.text import ngram_counts
 

@@ -14,8 +14,8 @@ int8 >= 3x the naive loop, >= 99% identical labels.
 
 The model: ``--bundle DIR`` (a khabar stance bundle fine-tuned from the e5 encoder), else one is
 built here: the encoder + a classification head fine-tuned for ``--steps`` steps on ANS train
-pairs through ``training.fit.train.train`` (``training.fit.transformer_trainer``). The point is the model's
-size, not its accuracy. Skips (exit 0) when the shared model or data is absent.
+pairs through ``training.fit.train.train`` (``training.fit.transformer_trainer``). The point is the
+model's size, not its accuracy. Skips (exit 0) when the shared model or data is absent.
 
     .venv/bin/python benchmarks/transformer_speed.py [--n 300] [--bundle DIR] [--steps 100]
 """

@@ -1,5 +1,5 @@
-"""Exceptions raised in one layer of ``inference`` and caught in another; importable by all, importing
-nothing, so no module needs a layer above it (or a cycle) to name them."""
+"""Exceptions raised in one layer of ``inference`` and caught in another; importable by all,
+importing nothing, so no module needs a layer above it (or a cycle) to name them."""
 
 
 class BundleError(ValueError):

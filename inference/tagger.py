@@ -1,8 +1,8 @@
 """The tagger: boilerplate first, then topic and stance on the cleaned story (DESIGN.md "Output").
 
 Per batch of articles every model is called once (vectorized), on rows built by the same
-``inference.text.preprocess`` functions the dataset builder uses. A batch that fails is retried article
-by article so one bad record becomes one error record and the rest are tagged.
+``inference.text.preprocess`` functions the dataset builder uses. A batch that fails is retried
+article by article so one bad record becomes one error record and the rest are tagged.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Tiny sklearn bundles trained on the shipped sample corpus (gold labels), for tagger tests.
 
-Datasets are made here with the same ``inference.text.preprocess`` row functions the builder uses; the
-split is a fixed hash of the article id so every test run sees the same bundles.
+Datasets are made here with the same ``inference.text.preprocess`` row functions the builder uses;
+the split is a fixed hash of the article id so every test run sees the same bundles.
 """
 
 from __future__ import annotations

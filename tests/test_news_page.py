@@ -1,9 +1,9 @@
 """A page like a real Arabic news site's, tagged by a boilerplate model trained on weak labels only.
 
 The model is trained the way khabar trains one on data without gold labels: weak labels
-(``training.dataset.weak_labels.WeakLabeler``, ``use_gold=False``) over the shipped sample corpus, then
-``training.fit.train.train`` (sklearn). The page below is never observed nor trained on. Its text was
-written for this test (fictional site, people and figures).
+(``training.dataset.weak_labels.WeakLabeler``, ``use_gold=False``) over the shipped sample corpus,
+then ``training.fit.train.train`` (sklearn). The page below is never observed nor trained on. Its
+text was written for this test (fictional site, people and figures).
 
 The story inlined under "إقرأ أيضاً:" (another story's headline, then its first paragraph) is the
 hard case: its paragraph is a long news sentence, story text by shape. It is caught by its place in

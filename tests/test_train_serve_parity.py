@@ -1,7 +1,7 @@
 """Train/serve parity: what the dataset builder writes is exactly what the tagger feeds its models.
 
-The builder (training) and the tagger (inference) share ``inference.text.preprocess``; these tests build a
-real dataset, tag the same articles, capture the rows each model receives, and compare them.
+The builder (training) and the tagger (inference) share ``inference.text.preprocess``; these tests
+build a real dataset, tag the same articles, capture the rows each model receives, and compare them.
 """
 
 from __future__ import annotations

@@ -151,7 +151,8 @@ class DatasetConfig(Strict):
 
 # ---------------------------------------------------------------- training
 class TransitivePairs(Strict):
-    """Stance labels for ``training.fit.pair_augment`` (claim pairs where agree means "restates")."""
+    """Stance labels for ``training.fit.pair_augment`` (claim pairs where agree means
+    "restates")."""
 
     agree: str
     disagree: str | None = None

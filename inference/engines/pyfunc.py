@@ -2,7 +2,8 @@
 
 Logged by ``training.tracking.mlflow_runs`` with ``artifacts={"bundle": <bundle dir>}``, so
 ``mlflow.pyfunc.load_model(uri).predict(rows_df)`` works wherever khabar is installed, and
-``inference.predictors.bundle.load_bundle("models:/NAME@alias")`` finds the same bundle inside the logged model.
+``inference.predictors.bundle.load_bundle("models:/NAME@alias")`` finds the same bundle inside the
+logged model.
 """
 
 import mlflow.pyfunc
@@ -18,8 +19,8 @@ def _plain(value):
 
 
 class KhabarBundleModel(mlflow.pyfunc.PythonModel):
-    """``predict(rows)``: a DataFrame of predictor rows (``inference.text.preprocess`` *_row dicts as
-    records) -> a DataFrame with ``label`` and ``score`` per row."""
+    """``predict(rows)``: a DataFrame of predictor rows (``inference.text.preprocess`` *_row dicts
+    as records) -> a DataFrame with ``label`` and ``score`` per row."""
 
     def load_context(self, context) -> None:
         self.bundle = load_bundle(context.artifacts["bundle"])

@@ -3,10 +3,10 @@
 Pipeline: ``read_datasource(ArchiveDatasource)`` -> ``map_batches(TaggerActor)`` on an actor pool
 -> the driver appends the returned JSON lines to one output file.
 
-Reading. The records and error records must be exactly those of ``inference.engines.readers.iter_items``
-(bad lines, Windows-1256, field aliases, ``file:line`` in errors), so the datasource does not use
-``read_json``/``read_text`` (they drop line numbers and fail a whole file on one bad line). Input is
-planned on the driver into *pieces*:
+Reading. The records and error records must be exactly those of
+``inference.engines.readers.iter_items`` (bad lines, Windows-1256, field aliases, ``file:line`` in
+errors), so the datasource does not use ``read_json``/``read_text`` (they drop line numbers and fail
+a whole file on one bad line). Input is planned on the driver into *pieces*:
 - a plain ``.jsonl``/``.ndjson`` file larger than ``split_bytes`` is cut into byte ranges at line
   ends; a newline count during planning gives every range its first line number, and each range is
   parsed line by line with the local reader's own per-record helpers (one archive file scales
@@ -16,11 +16,12 @@ planned on the driver into *pieces*:
 Read tasks stream blocks of pickled ``Item`` objects, so memory stays bounded.
 
 Tagging. Each actor loads the tagger once (``load_tagger``) and turns a batch of items into output
-lines with ``inference.engines.runner.tag_items``, the function the local engine uses; lines are serialized
-in the actors, the driver only writes bytes. Output order follows completion, not input (DESIGN.md
-promises input order under ``--engine local`` only); every input record yields exactly one line.
-The output is staged as ``<output>.partial.jsonl`` and renamed (or converted to Parquet) at the end,
-so a crashed run never leaves a file that looks complete. There is no ``--resume`` on this engine.
+lines with ``inference.engines.runner.tag_items``, the function the local engine uses; lines are
+serialized in the actors, the driver only writes bytes. Output order follows completion, not input
+(DESIGN.md promises input order under ``--engine local`` only); every input record yields exactly
+one line. The output is staged as ``<output>.partial.jsonl`` and renamed (or converted to Parquet)
+at the end, so a crashed run never leaves a file that looks complete. There is no ``--resume`` on
+this engine.
 
 On a cluster (``address``), khabar must be installed on every node and the input files and bundle
 directories must be readable at the same paths (MLflow URIs are resolved by each actor).

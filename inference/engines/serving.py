@@ -6,10 +6,10 @@
 one per input article, in order, bad articles as error records.
 
 The model is logged "from code" (``mlflow.models.set_model``), like the per-bundle models of
-``training.tracking.mlflow_runs``: loading it never unpickles a Python object, and bundles load through
-``load_bundle`` (skops allow-list, normalizer version check). Each bundle is an artifact named after
-its task; ``model_config`` carries the task order and the ``TaggerConfig`` (so it can be overridden
-at load time: ``mlflow.pyfunc.load_model(uri, model_config={"tagger": {...}})``).
+``training.tracking.mlflow_runs``: loading it never unpickles a Python object, and bundles load
+through ``load_bundle`` (skops allow-list, normalizer version check). Each bundle is an artifact
+named after its task; ``model_config`` carries the task order and the ``TaggerConfig`` (so it can be
+overridden at load time: ``mlflow.pyfunc.load_model(uri, model_config={"tagger": {...}})``).
 """
 
 from __future__ import annotations

@@ -28,7 +28,8 @@ class Predictor(Protocol):
     labels: list[str]
 
     def predict_proba(self, rows: list[dict]) -> np.ndarray:
-        """Rows as built by ``inference.text.preprocess`` (*_row functions) -> (n, len(labels)) scores."""
+        """Rows as built by ``inference.text.preprocess`` (*_row functions) -> (n, len(labels))
+        scores."""
         ...
 
 

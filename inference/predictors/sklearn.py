@@ -1,12 +1,12 @@
 """sklearn models in bundles: the row -> DataFrame mapping and the predictor.
 
-``rows_to_frame`` is the one place that turns predictor rows (``inference.text.preprocess`` *_row dicts,
-the same keys as dataset columns) into the DataFrame an sklearn pipeline consumes; the trainer calls
-it too, so training and serving see identical columns. Stance pair features are computed here from
-the two normalized strings.
+``rows_to_frame`` is the one place that turns predictor rows (``inference.text.preprocess`` *_row
+dicts, the same keys as dataset columns) into the DataFrame an sklearn pipeline consumes; the
+trainer calls it too, so training and serving see identical columns. Stance pair features are
+computed here from the two normalized strings.
 
-Loading never unpickles: ``model.skops`` goes through ``inference.predictors.skops_io`` (types checked against
-an explicit allow-list before skops constructs anything).
+Loading never unpickles: ``model.skops`` goes through ``inference.predictors.skops_io`` (types
+checked against an explicit allow-list before skops constructs anything).
 """
 
 from __future__ import annotations
@@ -300,7 +300,8 @@ class SklearnPredictor:
         if not path.exists():
             raise FileNotFoundError(f"{directory}: sklearn bundle without {MODEL_FILE}")
         model = load_skops(path)
-        # Same counts as sklearn's own Python loop, computed much faster (inference.text.ngram_counts).
+        # Same counts as sklearn's own Python loop, computed much faster
+        # (inference.text.ngram_counts).
         for vec in _vectorizers(model):
             install_fast_counts(vec)
         return cls(model, meta["task"], meta["labels"])
@@ -316,7 +317,8 @@ class SklearnPredictor:
         if not rows:
             return out
         frame = rows_to_frame(self.task, rows)
-        # Threaded BLAS only adds contention for sparse linear models (see training.fit.sklearn_models).
+        # Threaded BLAS only adds contention for sparse linear models (see
+        # training.fit.sklearn_models).
         with threadpool_limits(limits=1, user_api="blas"):
             out[:, self._columns] = self._model_scores(frame)
         return out

@@ -1,8 +1,9 @@
 """Serving a fine-tuned transformer bundle: ``model/`` (HF safetensors folder) or its ONNX export.
 
-Inputs are shaped by ``inference.predictors.transformer_inputs`` (the same functions the trainer uses), encoded
-once, sorted by length so each batch pads little, run batched under ``torch.inference_mode()`` (or
-onnxruntime), put back in order, and pooled per row (topic windows). Backends:
+Inputs are shaped by ``inference.predictors.transformer_inputs`` (the same functions the trainer
+uses), encoded once, sorted by length so each batch pads little, run batched under
+``torch.inference_mode()`` (or onnxruntime), put back in order, and pooled per row (topic windows).
+Backends:
 - ``torch``: ``load_sequence_classifier(bundle/"model")`` (stock HF head or khabar's mean head).
 - ``onnx``: ``model.onnx`` (fp32, parity-checked at export); ``onnx-int8``: ``model.int8.onnx``.
 - ``auto``: on a GPU, torch; on CPU, ``model.onnx`` when present and onnxruntime is importable,

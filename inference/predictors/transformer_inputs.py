@@ -2,7 +2,7 @@
 
 ``training/fit/transformer_trainer.py`` and ``inference/predictors/transformer.py`` both call these
 functions, so a fine-tuned model can never see one input format at training time and another when it
-tags (train/serve parity by construction; ``tests/test_transformer.py`` checks it).
+tags (train/serve parity by construction; ``tests/fit/test_transformer.py`` checks it).
 
 Per task (row keys as in ARCHITECTURE.md "Built datasets"):
 - stance: a sentence pair ``(target, text)``, or ``(text, target)`` when ``pair_first == "text"``;

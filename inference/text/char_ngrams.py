@@ -3,8 +3,8 @@
 The topic, stance and boilerplate models each have a char_wb TF-IDF over the same words. A word's
 n-grams depend on the word alone, so one ``CharNgramGroup`` (per ``lowercase`` and ``ngram_range``)
 looks each new word up once in the **union** of its members' vocabularies (word ids of
-``inference.text.text_tokens.SpaceWords``); each member maps the hits to its own feature ids once and
-keeps a (word id x feature) CSR matrix of all words seen, so a batch is one sparse product of
+``inference.text.text_tokens.SpaceWords``); each member maps the hits to its own feature ids once
+and keeps a (word id x feature) CSR matrix of all words seen, so a batch is one sparse product of
 (documents x word ids) counts with it. Words are looked up in numpy: characters become alphabet
 ids (the union alphabet; any other character is in no term), every window of " word " of each
 length becomes an integer key, and keys are found in an index of the union's keys.

@@ -5,12 +5,12 @@ Profiling ``khabar tag`` with the default sklearn bundles put ~85% of the time i
 and looks each one up in the vocabulary (an article is ~20k char n-grams for the three models).
 This module computes the same sparse count matrix with the per-token work done once per process:
 
-- documents become integer id arrays through ``inference.text.text_tokens``: each distinct line of text
-  is lowercased and tokenized once, whichever model and column it appears in (a paragraph, its
+- documents become integer id arrays through ``inference.text.text_tokens``: each distinct line of
+  text is lowercased and tokenized once, whichever model and column it appears in (a paragraph, its
   neighbours' context, the topic text, the stance text);
 - ``char_wb``: a word's n-gram hits are looked up once for all vectorizers with the same settings
-  (``inference.text.char_ngrams``); a batch is then ``D @ W`` (documents x distinct words counts, times
-  distinct words x features counts);
+  (``inference.text.char_ngrams``); a batch is then ``D @ W`` (documents x distinct words counts,
+  times distinct words x features counts);
 - ``word``: token ids are mapped to the vectorizer's own ids with one array lookup; unigrams are an
   array lookup, n-grams a lookup of their id tuple in a ``pandas.Index`` of the vocabulary's.
 
@@ -18,8 +18,8 @@ The result is the matrix ``_count_vocab`` returns (same values, sorted indices, 
 dtype), so the rest of ``transform`` (``binary``, the TF-IDF weighting, normalization) runs
 unchanged in sklearn. ``install`` replaces ``_count_vocab`` on a fitted vectorizer *instance* only
 for configurations handled here, after checking the result on probe documents against sklearn's own
-code; fitting (``fixed_vocab=False``) always goes back to sklearn. ``tests/test_ngram_counts.py``
-compares both on real text.
+code; fitting (``fixed_vocab=False``) always goes back to sklearn.
+``tests/inference/test_ngram_counts.py`` compares both on real text.
 """
 
 from __future__ import annotations

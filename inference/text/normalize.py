@@ -1,4 +1,5 @@
-"""Arabic text normalizer driven by versioned rule files (``inference/text/rules/normalizer_v*.json``).
+"""Arabic text normalizer driven by versioned rule files
+(``inference/text/rules/normalizer_v*.json``).
 
 The rules are data, like CAMeL Tools' char maps: a bundle records the version it was trained with and
 the tagger refuses a bundle whose version is unknown, so a rule change can never silently skew

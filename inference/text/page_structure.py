@@ -1,8 +1,8 @@
 """Where a paragraph sits in the page's layout: related-headline blocks and the teasers inlined after them.
 
-Both the boilerplate model's features (``inference.text.preprocess.boilerplate_inputs``) and the weak
-labeler (``training.dataset.weak_labels``, through the same features) read these flags, so the structure
-is computed once, one way, at training and at serving time.
+Both the boilerplate model's features (``inference.text.preprocess.boilerplate_inputs``) and the
+weak labeler (``training.dataset.weak_labels``, through the same features) read these flags, so the
+structure is computed once, one way, at training and at serving time.
 
 A scraped page often ends with the site's trailer: the story's credit, a "read also" header with
 another story's headline *and its first paragraph*, an app promo, a related-articles list. That

@@ -15,7 +15,7 @@ import numpy as np
 
 from inference.text.furniture import FURNITURE_KINDS, FurnitureRules, default_rules
 from inference.text.normalize import NORMALIZER_VERSION, normalize
-from inference.text.page_structure import (  # noqa: F401  (HEADLINE_MAX_WORDS: part of this module's API)
+from inference.text.page_structure import (  # noqa: F401  (HEADLINE_MAX_WORDS: this module's API)
     HEADLINE_MAX_WORDS,
     is_headline_like,
     related_block_flags,

@@ -17,9 +17,9 @@ here is whitespace, and for all 29 whitespace characters (a) ``str.lower`` maps 
 and they are neither cased nor case-ignorable, so the only context-dependent lowercase rule (Greek
 final sigma) never looks across them, (b) they are never ``\\w``, so word tokens and ``\\b``
 boundaries stop at them (a document's regex tokens are its whitespace-separated words' tokens, in
-order) and (c) ``str.split()`` splits at them. ``tests/test_ngram_counts.py`` checks (a) for every
-whitespace character and compares the counts with sklearn's on documents with every kind of line
-and space.
+order) and (c) ``str.split()`` splits at them. ``tests/inference/test_ngram_counts.py`` checks (a)
+for every whitespace character and compares the counts with sklearn's on documents with every kind
+of line and space.
 """
 
 from __future__ import annotations
@@ -220,8 +220,8 @@ class WordTokens:
     vectorizers sharing this token pattern (-1: in no vocabulary, so in no n-gram of any of them),
     from each distinct word's tokens, computed once.
 
-    Users (``inference.text.ngram_counts.WordCounts``) are held weakly: when one goes away, the next to
-    join rebuilds the table without its tokens. ``version`` changes with every table change.
+    Users (``inference.text.ngram_counts.WordCounts``) are held weakly: when one goes away, the next
+    to join rebuilds the table without its tokens. ``version`` changes with every table change.
     """
 
     def __init__(self, token_pattern: str, lowercase: bool):

@@ -3,12 +3,13 @@
 ``build_datasets(cfg, out_dir)`` streams the inputs twice and never holds the articles in memory:
 
 1. pass 1 reads every record (rejections kept with file:line), drops exact and near duplicates
-   (``training.dataset.dedup``; first copy kept), lets the weak labeler observe the kept articles, and
-   collects one compact split key per planned example. The per-record work (parsing, MinHash
+   (``training.dataset.dedup``; first copy kept), lets the weak labeler observe the kept articles,
+   and collects one compact split key per planned example. The per-record work (parsing, MinHash
    fingerprints, observation keys: ``training.dataset.scan``) runs in the worker processes; the
    parent adds the results up in input order (``training.dataset.plan``);
 2. between the passes the weak labeler is finalized and every output's splits are assigned
-   (``training.dataset.splits``: duplicates are already gone, so near-duplicates cannot straddle splits);
+   (``training.dataset.splits``: duplicates are already gone, so near-duplicates cannot straddle
+   splits);
 3. pass 2 reads the records again; the workers build each row through ``inference.text.preprocess``
    (``training.dataset.rows``) and encode them as Arrow batches, which the parent appends to each
    output's Arrow files split by split;
@@ -62,7 +63,8 @@ class StageTimer:
     """Wall and CPU seconds per stage.
 
     Stages: read (parse records, both passes), dedup, observe (weak-label statistics, pass 1),
-    weak_labels (labeling, pass 2), examples (rows through inference.text.preprocess), splits, write.
+    weak_labels (labeling, pass 2), examples (rows through inference.text.preprocess), splits,
+    write.
 
     CPU seconds are what a stage costs (wall time also counts waiting for a busy machine); with
     workers, the CPU of the per-record work of both passes is summed over the worker processes.

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from training.config import DedupConfig
-from training.dataset.minhash import (  # noqa: F401  (minhash_signatures: part of this module's API)
+from training.dataset.minhash import (  # noqa: F401  (minhash_signatures: this module's API)
     Fingerprints,
     fingerprints,
     minhash_signatures,

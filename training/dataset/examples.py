@@ -1,8 +1,9 @@
 """What each dataset output is, and how one input record becomes its labeled examples.
 
-Rows are built ONLY through ``inference.text.preprocess`` (``boilerplate_inputs`` + ``boilerplate_row``,
-``topic_row``, ``stance_row``): the tagger calls the same functions, which is the train/serve-skew
-guarantee. This module only adds the label, provenance and bookkeeping columns around them.
+Rows are built ONLY through ``inference.text.preprocess`` (``boilerplate_inputs`` +
+``boilerplate_row``, ``topic_row``, ``stance_row``): the tagger calls the same functions, which is
+the train/serve-skew guarantee. This module only adds the label, provenance and bookkeeping columns
+around them.
 """
 
 from __future__ import annotations

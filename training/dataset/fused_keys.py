@@ -1,14 +1,15 @@
 """``match_key(normalize(text))`` for many texts at once: one table, one numpy gather.
 
 Pass 1 of the dataset builder keys every paragraph of the archive: normalized text, punctuation runs
-as one space, lower-cased (``training.dataset.line_keys.match_key``, passed in as the definition). Done the obvious way that is a ``str.translate``
-and a regex scan per paragraph, ~100 ns per character. Here:
+as one space, lower-cased (``training.dataset.line_keys.match_key``, passed in as the definition).
+Done the obvious way that is a ``str.translate`` and a regex scan per paragraph, ~100 ns per
+character. Here:
 
-- ``normalize`` is NFKC, then a per-character map (``inference/text/rules/normalizer_v*.json``), then
-  whitespace collapsing; ``match_key`` turns every run of non-word characters into one space and
-  lower-cases. After NFKC every step but the collapsing works character by character, so one table
-  does them all: each BMP character -> what the normalizer makes of it, non-word characters as a
-  space, lower-cased. The table is read off the normalizer itself (each character normalized
+- ``normalize`` is NFKC, then a per-character map (``inference/text/rules/normalizer_v*.json``),
+  then whitespace collapsing; ``match_key`` turns every run of non-word characters into one space
+  and lower-cases. After NFKC every step but the collapsing works character by character, so one
+  table does them all: each BMP character -> what the normalizer makes of it, non-word characters as
+  a space, lower-cased. The table is read off the normalizer itself (each character normalized
   between two "0"s), not copied from its rules, and checked against the two-step key at start-up.
 - :meth:`FusedKeys.keys` maps the UTF-16 code units of all the texts with that table in one numpy
   gather, keeps one space between words, and decodes once; ~5 ns per character.

@@ -1,12 +1,12 @@
 """The paragraph inputs the weak labeler reads, for articles that need labels but no rows.
 
-The weak labeler reads these fields of ``inference.text.preprocess.boilerplate_inputs``: each non-empty
-paragraph's index, normalized text, furniture rule hit (name, kind, ``rule_opens_block``) and its
-``headline_like`` and ``related_teaser`` features. For an article whose paragraphs become
+The weak labeler reads these fields of ``inference.text.preprocess.boilerplate_inputs``: each
+non-empty paragraph's index, normalized text, furniture rule hit (name, kind, ``rule_opens_block``)
+and its ``headline_like`` and ``related_teaser`` features. For an article whose paragraphs become
 boilerplate rows the builder has the full inputs anyway; for one that only needs labels (a topic
 article whose furniture is removed) computing the ~40 model features of every paragraph is two
 thirds of the cost, so :func:`label_inputs` computes these, with the same functions
-(``tests/test_weak_labels.py`` checks they equal ``boilerplate_inputs``' fields).
+(``tests/dataset/test_weak_labels.py`` checks they equal ``boilerplate_inputs``' fields).
 """
 
 from __future__ import annotations

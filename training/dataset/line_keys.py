@@ -4,7 +4,8 @@ A paragraph's key is ``match_key(normalize(paragraph))``: the normalized text wi
 lower-cased (so '...المزيد' and '....المزيد' are one line), hashed with its source by
 ``text_hash``. Pass 1 of the dataset builder computes the key of every paragraph of the archive,
 so :func:`paragraph_keys` computes many keys at once with one table and one numpy gather instead
-of a normalization and a regex scan per paragraph (``training.dataset.fused_keys``), with the same result.
+of a normalization and a regex scan per paragraph (``training.dataset.fused_keys``), with the same
+result.
 """
 
 from __future__ import annotations

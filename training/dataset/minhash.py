@@ -1,4 +1,5 @@
-"""MinHash fingerprints of documents for ``training.dataset.dedup``: word hashes, shingles, signatures, band keys.
+"""MinHash fingerprints of documents for ``training.dataset.dedup``: word hashes, shingles,
+signatures, band keys.
 
 Pure functions of each text (and its scope), numpy-vectorized over a batch of texts, so the dataset
 builder computes them in worker processes and only the index lookups stay in the parent. Everything

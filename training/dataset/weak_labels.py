@@ -24,8 +24,8 @@ articles from several independent sources of evidence, in two passes over the ar
      words) or ``content:sentence`` (a shorter complete statement);
    - otherwise ``abstain``: the paragraph is not a training example.
 
-Paragraph features come from ``inference.text.preprocess.boilerplate_inputs``, so the weak labeler and
-the model read the same normalized text and rule hits.
+Paragraph features come from ``inference.text.preprocess.boilerplate_inputs``, so the weak labeler
+and the model read the same normalized text and rule hits.
 """
 
 from __future__ import annotations

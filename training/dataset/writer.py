@@ -1,10 +1,10 @@
 """Streaming writers for built datasets: one Arrow file per split, then one ``DatasetDict`` on disk.
 
-Rows never pile up in memory: they arrive as Arrow record batches (``training.dataset.row_parts``, built in
-the worker processes), are written a few thousand at a time with ``datasets``' ``ArrowWriter`` to a
-temporary folder, then memory-mapped back and saved with ``save_to_disk``. The writer also keeps
-what the manifest reports about an output: counts per split / label / provenance and a sha256 over
-the examples in write order.
+Rows never pile up in memory: they arrive as Arrow record batches (``training.dataset.row_parts``,
+built in the worker processes), are written a few thousand at a time with ``datasets``'
+``ArrowWriter`` to a temporary folder, then memory-mapped back and saved with ``save_to_disk``. The
+writer also keeps what the manifest reports about an output: counts per split / label / provenance
+and a sha256 over the examples in write order.
 
 ``datasets`` is imported when a writer is made, not with this module: the worker processes import
 the builder but never write, and ``datasets`` is a second of start-up for each of them.

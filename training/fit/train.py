@@ -2,8 +2,8 @@
 
 Flow: load the DatasetDict (``cfg.data``: splits, optional ``filter``, ``max_train_examples``) ->
 fit (sklearn here; transformers via ``training.fit.transformer_trainer``) -> write the bundle ->
-reload it with ``inference.predictors.bundle.load_bundle`` and score the validation and test splits through it
-(so reported metrics are those of the shipped artifact, on held-out data only) -> rewrite
+reload it with ``inference.predictors.bundle.load_bundle`` and score the validation and test splits
+through it (so reported metrics are those of the shipped artifact, on held-out data only) -> rewrite
 ``bundle.json`` with the metrics -> log the run and the model to MLflow (optionally register it).
 """
 

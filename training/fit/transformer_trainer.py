@@ -1,12 +1,12 @@
 """Fine-tuning a transformer classifier for one task with the HF ``Trainer``.
 
-Inputs are shaped by ``inference.predictors.transformer_inputs`` (the functions the predictor uses too):
-stance pairs, boilerplate (paragraph, context) pairs, topic articles cut into overlapping windows
-(each window a training example with the article's label; at evaluation the window logits are
-pooled per article, exactly as at serving time). The loss is a cross-entropy with optional class
+Inputs are shaped by ``inference.predictors.transformer_inputs`` (the functions the predictor uses
+too): stance pairs, boilerplate (paragraph, context) pairs, topic articles cut into overlapping
+windows (each window a training example with the article's label; at evaluation the window logits
+are pooled per article, exactly as at serving time). The loss is a cross-entropy with optional class
 weights and label smoothing; early stopping and best-model selection use the dev macro-F1 from
-``training.tracking.metrics.compute_metrics``. Checkpoints live in a temporary folder that is deleted; the
-best model and its tokenizer are saved to ``out_dir/"model"`` (safetensors).
+``training.tracking.metrics.compute_metrics``. Checkpoints live in a temporary folder that is
+deleted; the best model and its tokenizer are saved to ``out_dir/"model"`` (safetensors).
 """
 
 from __future__ import annotations

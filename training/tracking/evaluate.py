@@ -2,12 +2,12 @@
 
 Gold labels come from the record fields of DESIGN.md "Input": ``labels`` (boilerplate, one per
 paragraph), ``label`` (topic), ``claim`` + ``label`` (stance). Rows are built with exactly the
-preprocessing the tagger uses (``inference.text.preprocess``), with the bundle's own normalizer version
-and, for boilerplate, its own furniture rules.
+preprocessing the tagger uses (``inference.text.preprocess``), with the bundle's own normalizer
+version and, for boilerplate, its own furniture rules.
 
-Also the rows, gold labels and predictions of a built dataset's split (``split_rows``, ``gold_labels``,
-``predict_labels``): how ``training.fit.train`` scores its held-out splits and ``promote``
-re-scores both models on a dataset folder.
+Also the rows, gold labels and predictions of a built dataset's split (``split_rows``,
+``gold_labels``, ``predict_labels``): how ``training.fit.train`` scores its held-out splits and
+``promote`` re-scores both models on a dataset folder.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""inference.text.ngram_counts gives exactly sklearn's document-term counts (the tagger's fast path)."""
+"""inference.text.ngram_counts gives exactly sklearn's document-term counts (the tagger's fast
+path)."""
 
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from inference.text.preprocess import stance_row
-from tests.test_sklearn_train import make_config, make_dataset, stance_examples
+from tests.fit.test_sklearn_train import make_config, make_dataset, stance_examples
 from training.config import ConfigError, TransitivePairs, load_train_config
 from training.fit.pair_augment import transitive_rows
 from training.fit.train import TrainError, load_training_data

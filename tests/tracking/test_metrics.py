@@ -1,4 +1,5 @@
-"""``training.tracking.metrics``: exact values on hand-computed examples, via the local evaluate module."""
+"""``training.tracking.metrics``: exact values on hand-computed examples, via the local evaluate
+module."""
 
 from __future__ import annotations
 

@@ -14,11 +14,17 @@ import pytest
 
 from inference.predictors.bundle import load_bundle
 from inference.text.furniture import default_rule_dicts
-from tests.test_sklearn_train import LABELS, make_config, make_dataset, task_splits, topic_examples
+from tests.fit.test_sklearn_train import (
+    LABELS,
+    make_config,
+    make_dataset,
+    task_splits,
+    topic_examples,
+)
 from training.fit.train import train
 from training.tracking.registry import PromoteError, promote
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _tracked(cfg, tmp_path: Path, run_name: str | None = None):

@@ -1,8 +1,8 @@
 """sklearn training end to end on tiny, trivially separable Arabic datasets (one per task).
 
-The datasets are built here with ``datasets`` from rows made by ``inference.text.preprocess``, exactly the
-rows the dataset builder writes, so these tests do not depend on the builder. Also imported by
-``test_tracking.py`` and ``test_evaluate.py``.
+The datasets are built here with ``datasets`` from rows made by ``inference.text.preprocess``,
+exactly the rows the dataset builder writes, so these tests do not depend on the builder. Also
+imported by ``test_tracking.py`` and ``test_evaluate.py``.
 """
 
 from __future__ import annotations

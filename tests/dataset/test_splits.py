@@ -1,4 +1,5 @@
-"""Split assignment (training/dataset/splits.py): stratified random, by source, by time, record splits."""
+"""Split assignment (training/dataset/splits.py): stratified random, by source, by time, record
+splits."""
 
 from __future__ import annotations
 

@@ -17,7 +17,7 @@ from inference.engines.readers import InputError, ReadStats, iter_items
 from inference.engines.runner import run_tagging
 from inference.errors import BundleError
 from inference.tagger import TaggerConfig, load_tagger
-from tests.test_sklearn_train import boilerplate_articles, make_config, make_dataset
+from tests.fit.test_sklearn_train import boilerplate_articles, make_config, make_dataset
 
 TARGET = "خطة وطنية لتطوير المستشفيات"
 

@@ -10,7 +10,7 @@ import pytest
 
 from inference.engines.readers import iter_articles
 from inference.text.preprocess import stance_row, topic_row
-from tests.test_sklearn_train import (
+from tests.fit.test_sklearn_train import (
     CLAIMS,
     UNRELATED,
     _topic_articles,

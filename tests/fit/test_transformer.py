@@ -1,8 +1,9 @@
-"""Transformer fine-tuning and serving, on a tiny BERT built locally (tests/tiny_bert.py).
+"""Transformer fine-tuning and serving, on a tiny BERT built locally (training/fit/tiny_bert.py).
 
-Rows come from the shared ``inference.text.preprocess`` functions on inline Arabic text, so these tests run
-the same path as ``khabar train`` / ``khabar tag``: formatting, chunking, pooling, saving, loading,
-ONNX export. The real shared e5 encoder is only loaded (no training) and skipped when absent.
+Rows come from the shared ``inference.text.preprocess`` functions on inline Arabic text, so these
+tests run the same path as ``khabar train`` / ``khabar tag``: formatting, chunking, pooling, saving,
+loading, ONNX export. The real shared e5 encoder is only loaded (no training) and skipped when
+absent.
 """
 
 from __future__ import annotations

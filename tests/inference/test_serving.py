@@ -20,7 +20,7 @@ import pytest
 from inference.engines.serving import input_records, log_tagger_model
 from inference.tagger import TaggerConfig, load_tagger
 from inference.text.schema import article_from_record
-from tests.test_ray_engine import train_tiny_bundles
+from tests.inference.test_ray_engine import train_tiny_bundles
 
 TARGET = "خطة وطنية لتطوير المستشفيات"
 ARTICLES = [

@@ -106,7 +106,8 @@ def test_short_text_is_one_shingle():
 def test_signatures_are_the_same_in_another_process():
     # Python's str hash is salted per process; ours must not be (the content hash depends on it).
     code = (
-        "from training.dataset.dedup import minhash_signatures; from training.config import DedupConfig;"
+        "from training.dataset.dedup import minhash_signatures; "
+        "from training.config import DedupConfig;"
         f"print(int(minhash_signatures([{STORY!r}], DedupConfig()).astype('uint64').sum()))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -16,7 +16,7 @@ from training.config import DatasetConfig, load_dataset_config
 from training.dataset.build import build_datasets
 from training.dataset.examples import COLUMNS
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 WORDS = (
     "الحكومة الوزارة المدينة الشركة المشروع السوق الاقتصاد الفريق المباراة البطولة المهرجان "
     "الثقافة التقنية الشبكة البرنامج المستشفى الطلاب الجامعة المحكمة البرلمان القانون الميزانية "

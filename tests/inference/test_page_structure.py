@@ -5,7 +5,7 @@ from __future__ import annotations
 from inference.text.page_structure import related_block_flags, teaser_flags
 from inference.text.preprocess import boilerplate_inputs
 from inference.text.schema import Article
-from tests.test_weak_labels import OTHER_TITLE, STORY_1, STORY_2, STORY_3, fitted
+from tests.dataset.test_weak_labels import OTHER_TITLE, STORY_1, STORY_2, STORY_3, fitted
 
 TEASER = (
     "شهدت الأسواق المركزية في العاصمة خلال الأيام الماضية ارتفاعاً ملحوظاً في أسعار الخضار، "

@@ -1,4 +1,5 @@
-"""training.tracking.runs: list, diff and render khabar runs on a tmp sqlite store with known values."""
+"""training.tracking.runs: list, diff and render khabar runs on a tmp sqlite store with known
+values."""
 
 from __future__ import annotations
 
