@@ -63,6 +63,9 @@ class WeakLabelConfig(Strict):
 class BoilerplateDatasetConfig(Strict):
     enabled: bool = True
     weak: WeakLabelConfig = WeakLabelConfig()
+    # Files of {id (article id), labels (one per paragraph: content | boilerplate | null)}, e.g.
+    # written by `khabar annotate import`; a label given there replaces the paragraph's weak label.
+    annotations: list[str] = []
 
 
 class TopicDatasetConfig(Strict):
@@ -74,6 +77,7 @@ class TopicDatasetConfig(Strict):
     url_rules: dict[str, str] = {}
     clean_boilerplate: bool = True
     inputs: list[str] | None = None  # input names; None: every input with task "topic"
+    annotations: list[str] = []  # files of {id (article id), label}: replace the article's label
 
 
 class StanceSetConfig(Strict):

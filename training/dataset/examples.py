@@ -37,13 +37,20 @@ COLUMNS = {
 
 @dataclass
 class Annotation:
-    """One line of a stance annotation file: a claim/target about an article, with its label."""
+    """One line of an annotation file: a label for an article (topic), for each of its paragraphs
+    (boilerplate: ``labels``), or for a claim/target about it (stance).
+
+    ``provenance`` is "review" for the lines ``khabar annotate import`` writes (``origin: review``),
+    else "annotation"; the examples built from it carry it, so the manifest counts them apart.
+    """
 
     article_id: str
     target: str
-    label: str
+    label: str | None
     dataset: str
     where: str
+    labels: list[str | None] | None = None
+    provenance: str = "annotation"
 
 
 @dataclass
@@ -85,17 +92,24 @@ def resolve_outputs(cfg: DatasetConfig, input_names: list[str], base: Path) -> l
             raise ValueError(f"{where}.inputs: unknown input name(s) {unknown}; have {input_names}")
         return frozenset(wanted)
 
+    def annotate(spec: OutputSpec, files: list[str]) -> OutputSpec:
+        paths = [resolve_path(p, base) for p in files]
+        spec.annotations, spec.annotation_rejects = load_annotations(paths, spec.task, spec.name)
+        return spec
+
     outputs: list[OutputSpec] = []
     if cfg.boilerplate.enabled:
         bp_inputs = pick("boilerplate", None, "boilerplate")
         if bp_inputs:
-            outputs.append(OutputSpec("boilerplate", "boilerplate", bp_inputs))
+            spec = OutputSpec("boilerplate", "boilerplate", bp_inputs)
+            outputs.append(annotate(spec, cfg.boilerplate.annotations))
     for t in cfg.topic_outputs():
-        outputs.append(OutputSpec(t.name, "topic", pick("topic", t.inputs, t.name), topic=t))
+        spec = OutputSpec(t.name, "topic", pick("topic", t.inputs, t.name), topic=t)
+        outputs.append(annotate(spec, t.annotations))
     for s in cfg.stance:
-        spec = OutputSpec(s.name, "stance", pick("stance", s.inputs, s.name), stance=s)
-        files = [resolve_path(p, base) for p in s.annotations]
-        spec.annotations, spec.annotation_rejects = load_annotations(files, s)
+        spec = annotate(
+            OutputSpec(s.name, "stance", pick("stance", s.inputs, s.name), stance=s), s.annotations
+        )
         # Annotated articles are looked up in the set's inputs when named, else in every input.
         spec.annotation_inputs = spec.inputs if s.inputs is not None else frozenset(input_names)
         outputs.append(spec)
@@ -132,6 +146,14 @@ def topic_label(article: Article, cfg: TopicDatasetConfig) -> tuple[str | None, 
 
 
 def stance_label(label: str | None, cfg: StanceSetConfig) -> tuple[str | None, str]:
+    return given_label(label, cfg)
+
+
+def given_label(
+    label: str | None, cfg: StanceSetConfig | TopicDatasetConfig
+) -> tuple[str | None, str]:
+    """A label given by a record or an annotation, through the output's ``label_map`` and checked
+    against its ``labels``: (label, "gold"), or (None, why it is not used)."""
     if not label:
         return None, "unlabeled"
     label = cfg.label_map.get(label, label)
@@ -146,22 +168,29 @@ def is_stance_pair(article: Article) -> bool:
 
 
 # ---------------------------------------------------------------- annotations
+ANNOTATION_FIELDS = {
+    "boilerplate": "'id' and 'labels' (one per paragraph)",
+    "topic": "'id' and 'label'",
+    "stance": "'id', 'claim' (or 'target') and 'label'",
+}
+
+
 def load_annotations(
-    paths: list[Path], cfg: StanceSetConfig
+    paths: list[Path], task: str, output: str
 ) -> tuple[dict[str, list[Annotation]], list[dict]]:
-    """Article id -> its annotations, from JSONL files of ``{id, claim|target, label}``; and the
-    lines rejected (``{where, reason}``)."""
+    """Article id -> its annotations for a ``task`` output, from JSONL files (``{id, labels}``,
+    ``{id, label}`` or ``{id, claim|target, label}``); and the lines rejected (``{where, reason}``)."""
     by_article: dict[str, list[Annotation]] = defaultdict(list)
     rejects: list[dict] = []
     for path in paths:
         if not path.is_file():
-            raise ValueError(f"stance set {cfg.name!r}: annotation file not found: {path}")
+            raise ValueError(f"output {output!r}: annotation file not found: {path}")
         with path.open(encoding="utf-8") as fh:
             for lineno, line in enumerate(fh, start=1):
                 if not line.strip():
                     continue
                 try:
-                    ann = _parse_annotation(line, f"{path}:{lineno}", path.stem)
+                    ann = _parse_annotation(line, f"{path}:{lineno}", path.stem, task)
                 except ValueError as exc:
                     rejects.append({"where": f"{path}:{lineno}", "reason": str(exc)})
                     continue
@@ -169,20 +198,36 @@ def load_annotations(
     return dict(by_article), rejects
 
 
-def _parse_annotation(line: str, where: str, dataset: str) -> Annotation:
+def _parse_annotation(line: str, where: str, dataset: str, task: str = "stance") -> Annotation:
     try:
         record = json.loads(line)
     except json.JSONDecodeError as exc:
         raise ValueError(f"invalid JSON: {exc.msg} at column {exc.colno}") from None
     if not isinstance(record, dict):
         raise ValueError("an annotation must be a JSON object")
-    target = record.get("claim") or record.get("target")
-    if record.get("id") in (None, "") or not isinstance(target, str) or not target.strip():
-        raise ValueError("an annotation needs 'id', 'claim' (or 'target') and 'label'")
+    if record.get("task") not in (None, task):
+        raise ValueError(f"an annotation for task {record['task']!r}, not {task!r}")
+    if record.get("id") in (None, ""):
+        raise ValueError(f"an annotation needs {ANNOTATION_FIELDS[task]}")
+    provenance = "review" if record.get("origin") == "review" else "annotation"
+    article_id = str(record["id"])
+    if task == "boilerplate":
+        labels = record.get("labels")
+        if not isinstance(labels, list) or not any(lb is not None for lb in labels):
+            raise ValueError(f"an annotation needs {ANNOTATION_FIELDS[task]}")
+        bad = sorted({str(lb) for lb in labels if lb is not None and lb not in BOILERPLATE_LABELS})
+        if bad:
+            raise ValueError(f"'labels' has {bad}; expected 'content', 'boilerplate' or null")
+        return Annotation(article_id, "", None, dataset, where, list(labels), provenance)
+    target = ""
+    if task == "stance":
+        target = record.get("claim") or record.get("target")
+        if not isinstance(target, str) or not target.strip():
+            raise ValueError(f"an annotation needs {ANNOTATION_FIELDS[task]}")
     label = record.get("label")
     if not isinstance(label, str) or not label:
         raise ValueError("an annotation needs a string 'label'")
-    return Annotation(str(record["id"]), target, label, dataset, where)
+    return Annotation(article_id, target, label, dataset, where, provenance=provenance)
 
 
 # ---------------------------------------------------------------- rows
@@ -228,5 +273,5 @@ def annotation_example(
     if not text.strip():
         return None
     row = stance_row(f"{article.id}|{ann.target}", ann.target, text)
-    row.update(label=label, provenance="annotation", dataset=ann.dataset)
+    row.update(label=label, provenance=ann.provenance, dataset=ann.dataset)
     return row

@@ -76,8 +76,15 @@ def outputs_section(pass1: Pass1, writers: dict[str, OutputWriter], out_dir: Pat
             entry["planned_units_are"] = "articles (each gives one example per labeled paragraph)"
         if spec.annotations or spec.annotation_rejects:
             unmatched = pass1.unmatched_annotations(plan)
+            reviewed = sum(
+                any(a.provenance == "review" for a in anns) for anns in spec.annotations.values()
+            )
             entry["annotations"] = {
                 "articles_annotated": len(spec.annotations),
+                # From `khabar annotate import` (origin: review): articles, and the examples that
+                # carry a reviewed label (provenance "review", also counted per split above).
+                "articles_from_review": reviewed,
+                "examples_from_review": entry.get("provenance", {}).get("review", 0),
                 "unmatched_article_ids": len(unmatched),
                 "unmatched_listed": unmatched[:MAX_LISTED],
                 "rejected": spec.annotation_rejects[:MAX_LISTED],

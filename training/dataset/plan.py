@@ -21,6 +21,7 @@ from training.dataset.dedup import Fingerprints, NearDuplicateIndex
 from training.dataset.examples import (
     Annotation,
     OutputSpec,
+    given_label,
     is_stance_pair,
     stance_label,
     topic_label,
@@ -211,21 +212,46 @@ class Pass1:
             self._note_duplicate(rec, canonical, "article")
             for plan in rec.article_plans:
                 plan.skipped["duplicate"] += 1
-                if plan.spec.task == "stance":  # found, but its copy carries the story
+                if art.id in plan.spec.annotations:  # found, but its copy carries the story
                     self.annotations_matched.add((plan.spec.name, art.id))
+                    plan.skipped["annotated_duplicate"] += 1
             return False
         for plan in rec.article_plans:
             if plan.spec.task == "boilerplate":
-                plan.add(rec.ordinal, art, art.id, art.source)
+                ann = self._article_annotation(plan, art)
+                plan.add(rec.ordinal, art, art.id, art.source, annotation=ann)
             elif plan.spec.task == "topic":
-                label, why = topic_label(art, plan.spec.topic)
-                if label is None:
-                    plan.skipped[why] += 1
-                else:
-                    plan.add(rec.ordinal, art, art.id, label, label, why)
+                self._add_topic(plan, art, rec.ordinal)
             elif plan.spec.task == "stance":
                 self._add_annotations(plan, rec)
         return True
+
+    def _article_annotation(self, plan: OutputPlan, art: Article) -> Annotation | None:
+        """The (first) annotation of an article for a boilerplate or topic output."""
+        anns = plan.spec.annotations.get(art.id)
+        if not anns:
+            return None
+        self.annotations_matched.add((plan.spec.name, art.id))
+        if len(anns) > 1:
+            plan.skipped["duplicate_annotation"] += len(anns) - 1
+        return anns[0]
+
+    def _add_topic(self, plan: OutputPlan, art: Article, ordinal: int) -> None:
+        label, why = topic_label(art, plan.spec.topic)
+        ann = self._article_annotation(plan, art)
+        if ann is None:
+            if label is None:
+                plan.skipped[why] += 1
+            else:
+                plan.add(ordinal, art, art.id, label, label, why)
+            return
+        reviewed, rejected = given_label(ann.label, plan.spec.topic)
+        if reviewed is None:
+            plan.skipped[f"annotation_{rejected}"] += 1
+            return
+        # Stratified by the label the article has without the annotation (when it has one), so an
+        # annotation never moves its article to another split.
+        plan.add(ordinal, art, art.id, label or reviewed, reviewed, ann.provenance, ann)
 
     def _add_annotations(self, plan: OutputPlan, rec: _Pending) -> None:
         art, cfg = rec.article, plan.spec.stance
@@ -241,7 +267,7 @@ class Pass1:
                 plan.skipped[why] += 1
                 continue
             group = "target:" + ann.target.strip() if cfg.group_by == "target" else art.id
-            plan.add(rec.ordinal, art, group, label, label, "annotation", ann)
+            plan.add(rec.ordinal, art, group, label, label, ann.provenance, ann)
 
     # ------------------------------------------------------------ after the pass
     def finish(self) -> None:

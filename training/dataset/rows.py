@@ -29,6 +29,7 @@ from training.dataset.examples import (
 )
 from training.dataset.records import Record
 from training.dataset.row_parts import OutputFormat, RowsPart, encode_rows
+from training.dataset.weak_labels import WeakLabel
 
 
 @dataclass
@@ -90,6 +91,27 @@ def _context(ref: RowContext | str) -> RowContext:
         with open(ref, "rb") as fh:
             _LOADED[ref] = pickle.load(fh)
     return _LOADED[ref]
+
+
+def with_annotated_paragraphs(
+    weak: list[WeakLabel], planned: list[Planned], out: ChunkRows
+) -> list[WeakLabel]:
+    """The article's weak labels, with each paragraph a boilerplate annotation labels taking that
+    label instead (its provenance: the annotation's). The topic and stance texts of the article are
+    cleaned with these labels too. An annotation whose paragraph count is not the article's is not
+    used (counted as skipped: the article changed since it was annotated)."""
+    for p in planned:
+        ann = p.annotation
+        if p.task != "boilerplate" or ann is None or ann.labels is None:
+            continue
+        if len(ann.labels) != len(weak):
+            out.skipped[(p.output, "annotation_paragraphs_mismatch")] += 1
+            continue
+        weak = [
+            WeakLabel(given, ann.provenance) if given is not None and w.provenance != "empty" else w
+            for w, given in zip(weak, ann.labels, strict=True)
+        ]
+    return weak
 
 
 def _needs_weak(planned: list[Planned]) -> bool:
@@ -156,7 +178,7 @@ def build_chunk(jobs: list[Job], ctx_ref: RowContext | str) -> ChunkRows:
     labels = ctx.labeler.label_many([arts[i] for i in weak_jobs], [inputs[i] for i in weak_jobs])
     weak: list = [None] * len(jobs)
     for i, labeled in zip(weak_jobs, labels, strict=True):
-        weak[i] = labeled
+        weak[i] = with_annotated_paragraphs(labeled, jobs[i].planned, out)
     t3 = time.perf_counter()
     by_output: dict[str, list[tuple[str, dict]]] = {}
     for art, job, ins, wl in zip(arts, jobs, inputs, weak, strict=True):
