@@ -18,6 +18,12 @@ import typer
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Tag Arabic news articles.")
 runs_app = typer.Typer(help="Compare MLflow runs.", invoke_without_command=True)
 app.add_typer(runs_app, name="runs")
+annotate_app = typer.Typer(
+    no_args_is_help=True,
+    help="Review round with Label Studio: export what the models are least sure of, import the "
+    "reviews as an annotation file for build-dataset.",
+)
+app.add_typer(annotate_app, name="annotate")
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
 
@@ -174,6 +180,39 @@ def runs_diff(
     render_diff(diff_runs(run_a, run_b), format)
 
 
+@annotate_app.command("export")
+def annotate_export(
+    model: Annotated[list[str], typer.Option(help="Bundle dir or MLflow URI; repeat per task.")],
+    input: Annotated[Path, typer.Option(help="Articles to choose from (any supported input).")],
+    task: Annotated[str, typer.Option(help="boilerplate | topic | stance")],
+    out: Annotated[
+        Path, typer.Option(help="Label Studio tasks (.json); config written next to it.")
+    ],
+    n: Annotated[int, typer.Option("--n", help="How many tasks (articles; stance: pairs).")] = 50,
+    target: Annotated[
+        list[str] | None, typer.Option(help="Stance target asked of every article (repeat).")
+    ] = None,
+) -> None:
+    """Label Studio tasks for the N articles the models are least sure of, pre-annotated."""
+    from training.annotate.export import export_tasks
+
+    _print_json(export_tasks(model, input, task, n, out, targets=target or []))
+
+
+@annotate_app.command("import")
+def annotate_import(
+    from_: Annotated[Path, typer.Option("--from", help="Label Studio JSON export of the tasks.")],
+    out: Annotated[Path, typer.Option(help="Annotation file to write (.jsonl).")],
+    input: Annotated[
+        Path | None, typer.Option(help="The corpus (default: the file the tasks came from).")
+    ] = None,
+) -> None:
+    """Reviews (majority vote) -> the annotation file build-dataset reads."""
+    from training.annotate.reviews import import_reviews
+
+    _print_json(import_reviews(from_, out, corpus=input))
+
+
 @app.command()
 def demo(
     workdir: Annotated[Path, typer.Option(help="Working folder for the demo.")] = Path(
@@ -192,6 +231,7 @@ def _usage_errors() -> tuple[type[BaseException], ...]:
     from inference.engines.runner import ResumeError
     from inference.errors import BundleError
     from inference.text.normalize import UnknownNormalizerVersion
+    from training.annotate.errors import AnnotationError
     from training.config import ConfigError
     from training.fit.train import TrainError
     from training.tracking.evaluate import EvaluateError
@@ -207,6 +247,7 @@ def _usage_errors() -> tuple[type[BaseException], ...]:
         EvaluateError,
         PromoteError,
         ResumeError,
+        AnnotationError,
     )
 
 
