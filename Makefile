@@ -18,7 +18,18 @@ $(BIN)/khabar: pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $(BIN)/khabar
 
-setup: $(BIN)/khabar
+# Label Studio (the review round trip, tests/annotate) in an environment of its own: it pins Django
+# and friends, and its SDK would downgrade numpy in .venv. khabar only reads and writes its files;
+# the round-trip test starts the server from here and drives it with this environment's SDK.
+LS_VENV ?= .venv-ls
+LABEL_STUDIO ?= label-studio==1.23.2
+
+$(LS_VENV)/bin/label-studio:
+	$(PY) -m venv $(LS_VENV)
+	$(LS_VENV)/bin/pip install -q $(LABEL_STUDIO)
+	touch $@
+
+setup: $(BIN)/khabar $(LS_VENV)/bin/label-studio
 
 demo: setup
 	$(BIN)/khabar demo --workdir khabar-demo
