@@ -173,6 +173,9 @@ class DataRef(Strict):
     # Stance only: add the pairs that follow by transitivity through a claim's paraphrases to the
     # training split (training/fit/pair_augment.py). None: off.
     transitive_pairs: TransitivePairs | None = None
+    # sklearn only: the weight of the training examples of each provenance, e.g. {review: 20} to
+    # let a few reviewed articles count against many weak labels; others weigh 1.
+    provenance_weights: dict[str, Annotated[float, Field(gt=0)]] = {}
 
 
 class SklearnModel(Strict):
@@ -246,6 +249,8 @@ class TrainConfig(Strict):
             raise ValueError(f"model.source_weight is a topic feature, not for task {self.task!r}")
         if self.data.transitive_pairs and self.task != "stance":
             raise ValueError(f"data.transitive_pairs is for stance pairs, not task {self.task!r}")
+        if self.data.provenance_weights and self.model.kind != "sklearn":
+            raise ValueError("data.provenance_weights is for sklearn models")
         return self
 
 

@@ -150,12 +150,16 @@ def adapt_to_labels(pipeline: Pipeline, y: list[str]) -> Pipeline:
     return pipeline
 
 
-def fit_pipeline(task: str, model_cfg: SklearnModel, frame, y: list[str]) -> Pipeline:
-    """Build and fit the pipeline for ``task`` on a ``rows_to_frame`` DataFrame and string labels."""
+def fit_pipeline(
+    task: str, model_cfg: SklearnModel, frame, y: list[str], sample_weight=None
+) -> Pipeline:
+    """Build and fit the pipeline for ``task`` on a ``rows_to_frame`` DataFrame and string labels
+    (``sample_weight``: one weight per row for the classifier, or None)."""
     if len(set(y)) < 2:
         raise ValueError(f"training data has a single class {sorted(set(y))}; need at least two")
     pipeline = adapt_to_labels(build_pipeline(task, model_cfg), y)
     # Sparse linear models gain nothing from threaded BLAS; on a busy machine its spinning threads
     # made lbfgs 20x slower. One BLAS thread keeps fitting fast and predictable.
     with threadpool_limits(limits=1, user_api="blas"):
-        return pipeline.fit(frame, np.asarray(y, dtype=object))
+        fit_params = {} if sample_weight is None else {"clf__sample_weight": sample_weight}
+        return pipeline.fit(frame, np.asarray(y, dtype=object), **fit_params)

@@ -200,13 +200,25 @@ def _fit_sklearn(cfg: TrainConfig, data: TrainData, out_dir: Path) -> dict:
 
     train = data.splits[cfg.data.train_split]
     y = gold_labels(train, data.labels)
+    weights = _provenance_weights(train, cfg.data.provenance_weights)
     start = time.perf_counter()
     pipeline = fit_pipeline(
-        cfg.task, cfg.model, rows_to_frame(cfg.task, split_rows(train, cfg.task)), y
+        cfg.task, cfg.model, rows_to_frame(cfg.task, split_rows(train, cfg.task)), y, weights
     )
     seconds = time.perf_counter() - start
     save_skops(pipeline, out_dir / MODEL_FILE)
     return {"history": [], "train_seconds": seconds}
+
+
+def _provenance_weights(train, weights: dict[str, float]):
+    """One sample weight per training example from its provenance (None: all weigh 1)."""
+    import numpy as np
+
+    if not weights:
+        return None
+    if "provenance" not in train.column_names:
+        raise TrainError("data.provenance_weights: the training split has no 'provenance' column")
+    return np.array([weights.get(p, 1.0) for p in train["provenance"]], dtype=np.float64)
 
 
 def _fit_transformer(cfg: TrainConfig, data: TrainData, out_dir: Path, tracker: RunTracker) -> dict:
