@@ -5,7 +5,8 @@ the SDK lives there, not in khabar's environment. PLAN.json::
 
     {"url", "token", "title", "label_config" (XML text), "tasks" (a khabar annotate export file),
      "reviews": {article id: [{"annotator": email, "result": [...]} | {"annotator", "skip": true}]},
-     "export": where to write the project's JSON export}
+     "export": where to write the project's JSON export,
+     "other_configs": {name: XML text} (optional: each becomes a project, so the server checks it)}
 
 It creates the project with the labeling config, imports the tasks (pre-annotations included),
 creates one user per reviewer, submits each review as that reviewer's annotation (or skip), then
@@ -50,12 +51,17 @@ def main(plan_path: str) -> None:
         project.id, export_type="JSON", download_all_tasks=True
     )
     Path(plan["export"]).write_bytes(b"".join(chunks))
+    accepted = []
+    for name, config in plan.get("other_configs", {}).items():
+        ls.projects.create(title=f"khabar {name} review", label_config=config)  # 400 if invalid
+        accepted.append(name)
     summary = {
         "project": project.id,
         "tasks": imported.task_count,
         "predictions": imported.prediction_count,
         "annotations": submitted,
         "users": len(users),
+        "configs_accepted": accepted,
     }
     print(json.dumps(summary))
 

@@ -121,6 +121,8 @@ def test_review_round_through_label_studio(
             "tasks": str(tasks_file),
             "reviews": reviews,
             "export": str(ls_export),
+            # the shipped topic and stance configs, checked by the server too
+            "other_configs": {t: label_config(t) for t in ("topic", "stance")},
         }
         (tmp_path / "plan.json").write_text(json.dumps(plan, ensure_ascii=False), "utf-8")
         done = subprocess.run(
@@ -131,6 +133,7 @@ def test_review_round_through_label_studio(
     summary = json.loads(done.stdout.strip().splitlines()[-1])
     assert summary["tasks"] == 4 and summary["predictions"] == 4  # pre-annotations imported
     assert summary["annotations"] == 2 * 3 + 1 + 1
+    assert summary["configs_accepted"] == ["topic", "stance"]
 
     # 3. Label Studio's export -> the annotation file
     report = run(
