@@ -2,7 +2,9 @@
 
 Per batch of articles every model is called once (vectorized), on rows built by the same
 ``inference.text.preprocess`` functions the dataset builder uses. A batch that fails is retried
-article by article so one bad record becomes one error record and the rest are tagged.
+article by article so one bad record becomes one error record and the rest are tagged. An article
+whose every paragraph is flagged boilerplate never loses its body silently: its record says
+``"all_removed": true`` and its topic and stance read the unfiltered text (``"unfiltered": true``).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from inference.errors import BundleError
 from inference.predictors.bundle import Bundle, load_bundle
@@ -24,7 +26,7 @@ from inference.text.preprocess import (
     stance_text,
     topic_row,
 )
-from inference.text.schema import Article
+from inference.text.schema import MAX_RECORD_BYTES, Article
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +39,9 @@ class TaggerConfig(BaseModel):
     stance_targets: list[str] = []  # stance of every article toward each of these
     use_record_claim: bool = True  # and toward the record's own ``claim`` field
     boilerplate_threshold: float | None = None  # P(boilerplate) needed to drop a paragraph
+    # An input record over this many bytes is a "too large" error record (khabar tag
+    # --max-record-bytes overrides it).
+    max_record_bytes: int = Field(MAX_RECORD_BYTES, gt=0)
 
 
 def load_tagger_config(path: str | Path | None) -> TaggerConfig:
@@ -124,8 +129,17 @@ class Tagger:
                 labels[p.index] = "boilerplate" if is_bp else "content"
                 k += 1
             rec["boilerplate"] = {"labels": labels, "removed": labels.count("boilerplate")}
+            if inputs and "content" not in labels:
+                # Every paragraph flagged: topic and stance read the unfiltered text rather than
+                # the title alone, and say so (benchmarks/README.md "all_removed" has the numbers).
+                rec["boilerplate"]["all_removed"] = True
+                labels = None
             results.append(labels)
         return results
+
+    @staticmethod
+    def _unfiltered(rec: dict) -> dict:
+        return {"unfiltered": True} if rec.get("boilerplate", {}).get("all_removed") else {}
 
     def _topic(self, articles: list[Article], bp_labels: list, out: list[dict]) -> None:
         bundle = self.bundles["topic"]
@@ -135,7 +149,11 @@ class Tagger:
         ]
         labels, scores = bundle.predict(rows)
         for rec, label, score in zip(out, labels, scores, strict=True):
-            rec["topic"] = {"label": label, "score": round(float(score), 4)}
+            rec["topic"] = {
+                "label": label,
+                "score": round(float(score), 4),
+                **self._unfiltered(rec),
+            }
 
     def _stance_targets(self, article: Article) -> list[str]:
         targets = list(self.config.stance_targets)
@@ -161,7 +179,12 @@ class Tagger:
         labels, scores = bundle.predict(rows)
         for owner, target, label, score in zip(owners, targets, labels, scores, strict=True):
             out[owner]["stance"].append(
-                {"target": target, "label": label, "score": round(float(score), 4)}
+                {
+                    "target": target,
+                    "label": label,
+                    "score": round(float(score), 4),
+                    **self._unfiltered(out[owner]),
+                }
             )
 
 

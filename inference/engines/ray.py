@@ -29,7 +29,6 @@ directories must be readable at the same paths (MLflow URIs are resolved by each
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import pickle
@@ -39,16 +38,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from inference.engines.readers import (
+    DEFAULT_MAX_RECORD_BYTES,
     SNIFF_BYTES,
     InputError,
     Item,
     ReadStats,
     detect_encoding,
     iter_items,
-    jsonl_line_item,
+    jsonl_items,
     list_input_files,
 )
-from inference.engines.runner import CHECKPOINT_SUFFIX, jsonl_to_parquet, tag_items
+from inference.engines.runner import CHECKPOINT_SUFFIX, encode_record, jsonl_to_parquet, tag_items
 from inference.tagger import TaggerConfig, load_tagger
 
 log = logging.getLogger(__name__)
@@ -124,34 +124,38 @@ def plan_pieces(
 
 
 # ---------------------------------------------------------------- reading a piece
-def _range_items(piece: Piece) -> Iterator[Item]:
-    # readline() splits on b"\n" only and keeps it, exactly like the local reader's iteration.
+def _range_items(piece: Piece, max_record_bytes: int) -> Iterator[Item]:
+    # Lines split on b"\n" only and keep it, exactly like the local reader's.
     with open(piece.file, "rb") as fh:
         fh.seek(piece.start)
-        pos, lineno = piece.start, piece.first_line
-        while pos < piece.end and (raw := fh.readline()):
-            item = jsonl_line_item(raw, piece.encoding, piece.file, lineno)
-            if item is not None:
-                yield item
-            pos += len(raw)
-            lineno += 1
+        yield from jsonl_items(
+            fh,
+            piece.encoding,
+            piece.file,
+            first_line=piece.first_line,
+            end=piece.end,
+            max_record_bytes=max_record_bytes,
+            start=piece.start,
+        )
 
 
-def read_piece(piece: Piece, encoding: str = "auto") -> Iterator[Item]:
+def read_piece(
+    piece: Piece, encoding: str = "auto", max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES
+) -> Iterator[Item]:
     if piece.end is None:
         # ReadStats makes iter_items report an unreadable file as an error record, as run_tagging.
-        yield from iter_items(piece.file, encoding, ReadStats())
+        yield from iter_items(piece.file, encoding, ReadStats(), max_record_bytes)
     else:
-        yield from _range_items(piece)
+        yield from _range_items(piece, max_record_bytes)
 
 
-def _blocks(pieces: list[Piece], encoding: str):
+def _blocks(pieces: list[Piece], encoding: str, max_record_bytes: int):
     import pyarrow as pa
 
     rows: list[bytes] = []
     size = 0
     for piece in pieces:
-        for item in read_piece(piece, encoding):
+        for item in read_piece(piece, encoding, max_record_bytes):
             blob = pickle.dumps(item, protocol=5)
             rows.append(blob)
             size += len(blob)
@@ -179,7 +183,7 @@ def group_pieces(pieces: list[Piece], parallelism: int) -> list[list[Piece]]:
     return groups
 
 
-def _archive_datasource(pieces: list[Piece], encoding: str):
+def _archive_datasource(pieces: list[Piece], encoding: str, max_record_bytes: int):
     # Defined in a function so importing this module does not import Ray.
     import pyarrow as pa
     from ray.data.block import BlockMetadata
@@ -202,7 +206,7 @@ def _archive_datasource(pieces: list[Piece], encoding: str):
                 )
                 tasks.append(
                     ReadTask(
-                        lambda g=group: _blocks(g, encoding),
+                        lambda g=group: _blocks(g, encoding, max_record_bytes),
                         meta,
                         schema=schema,
                         per_task_row_limit=per_task_row_limit,
@@ -224,11 +228,13 @@ class TaggerActor:
         import pyarrow as pa
 
         items = [pickle.loads(blob) for blob in batch.column("item").to_pylist()]
-        records = tag_items(self.tagger, items)
+        # Bytes, not strings: encode_record turns a record that is not valid UTF-8 JSON into an
+        # error record, and Arrow never sees a lone surrogate.
+        encoded = [encode_record(r) for r in tag_items(self.tagger, items)]
         return pa.table(
             {
-                "line": [json.dumps(r, ensure_ascii=False) for r in records],
-                "error": ["error" in r for r in records],
+                "line": pa.array([line for line, _ in encoded], type=pa.binary()),
+                "error": [error for _, error in encoded],
             }
         )
 
@@ -279,8 +285,11 @@ def run_tagging_ray(
     encoding: str = "auto",
     progress: bool = True,
     split_bytes: int = SPLIT_BYTES,
+    max_record_bytes: int | None = None,
 ) -> dict:
-    """Tag every record under ``input_path`` into ``output`` (.jsonl or .parquet) on Ray Data."""
+    """Tag every record under ``input_path`` into ``output`` (.jsonl or .parquet) on Ray Data.
+
+    A record over ``max_record_bytes`` (default: the tagger config's) is a "too large" error."""
     import ray
 
     output = Path(output)
@@ -288,6 +297,7 @@ def run_tagging_ray(
     # Fail fast on the driver, with the local engine's errors (bad bundle, bad config, no input).
     tagger = load_tagger(model_refs, config, backend=backend)
     models, tagger_config = tagger.models, tagger.config
+    limit = max_record_bytes or tagger_config.max_record_bytes
     pieces = plan_pieces(input_path, encoding, split_bytes)
     started = _connect(address)
     # On a runtime started here the actors reuse the folders this process resolved (MLflow
@@ -301,7 +311,9 @@ def run_tagging_ray(
     try:
         ray.data.DataContext.get_current().enable_progress_bars = progress
         size, cpus = _actor_plan(num_actors)
-        ds = ray.data.read_datasource(_archive_datasource(pieces, encoding), num_cpus=READ_CPUS)
+        ds = ray.data.read_datasource(
+            _archive_datasource(pieces, encoding, limit), num_cpus=READ_CPUS
+        )
         ds = ds.map_batches(
             TaggerActor,
             fn_constructor_kwargs={"model_refs": refs, "config": tagger_config, "backend": backend},
@@ -313,7 +325,7 @@ def run_tagging_ray(
         with open(staging, "wb") as fh:
             for batch in ds.iter_batches(batch_size=None, batch_format="pyarrow"):
                 lines = batch.column("line").to_pylist()
-                fh.write("".join(line + "\n" for line in lines).encode("utf-8"))
+                fh.write(b"".join(lines))
                 records += len(lines)
                 errors += sum(batch.column("error").to_pylist())
     except BaseException:

@@ -4,8 +4,13 @@ How a crash at any instant (kill -9) still ends with every input record exactly 
 1. output lines are appended batch by batch, flushed and fsync'ed;
 2. only then a checkpoint ``<output>.ckpt.json`` is replaced atomically (write temp + ``os.replace``)
    with (records consumed, output byte length, input fingerprint);
-3. ``--resume`` truncates the output back to the checkpoint's byte length (dropping a batch written
-   after the last checkpoint) and skips the records the checkpoint says are done.
+3. ``--resume`` checks the output against the checkpoint (``checkpoint.py``: it exists, holds at
+   least the checkpointed bytes, its last checkpointed line is intact; else a one-line refusal),
+   truncates it back to the checkpoint's byte length (dropping a batch written after the last
+   checkpoint) and skips the records the checkpoint says are done.
+Every record is isolated up to its output line: reading (``readers``), tagging (``Tagger``) and
+encoding (``encode_record``) failures become that record's error record. Batches are capped by
+records and by bytes (``BATCH_BYTES``), so a run of huge articles holds a few of them at a time.
 Parquet output is staged as JSONL under the same protocol and converted at the end.
 
 ``workers > 1`` tags batches in forked worker processes (each inherits the loaded tagger) and
@@ -26,27 +31,20 @@ from collections.abc import Iterator
 from itertools import islice
 from pathlib import Path
 
+from inference.engines.checkpoint import (
+    CHECKPOINT_SUFFIX,
+    ResumeError,
+    input_fingerprint,
+    last_line,
+    start_state,
+    write_checkpoint,
+)
 from inference.engines.readers import Item, ReadStats, iter_items, list_input_files
 from inference.tagger import Tagger, error_record
 
-CHECKPOINT_SUFFIX = ".ckpt.json"
+__all__ = ["CHECKPOINT_SUFFIX", "ResumeError", "encode_record", "run_tagging", "tag_items"]
 
-
-class ResumeError(ValueError):
-    """--resume was asked for but the checkpoint does not match this input/output."""
-
-
-def input_fingerprint(path: str | Path) -> list[list]:
-    return [[str(f), f.stat().st_size, int(f.stat().st_mtime)] for f in list_input_files(path)]
-
-
-def _write_checkpoint(path: Path, state: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(state, fh)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+BATCH_BYTES = 16 << 20  # a batch holds at most this many bytes of records (as the Ray engine)
 
 
 def _item_record(item: Item) -> dict:
@@ -65,8 +63,17 @@ def count_records(path: str | Path) -> int | None:
     return total
 
 
-def _batches(items: Iterator[Item], size: int) -> Iterator[list[Item]]:
-    while batch := list(islice(items, size)):
+def _batches(items: Iterator[Item], size: int, max_bytes: int) -> Iterator[list[Item]]:
+    """Batches of ``size`` items, or fewer when their records reach ``max_bytes`` together."""
+    batch: list[Item] = []
+    total = 0
+    for item in items:
+        batch.append(item)
+        total += item.size
+        if len(batch) >= size or total >= max_bytes:
+            yield batch
+            batch, total = [], 0
+    if batch:
         yield batch
 
 
@@ -77,10 +84,31 @@ def tag_items(tagger: Tagger, batch: list[Item]) -> list[dict]:
     return [next(tagged) if it.article is not None else _item_record(it) for it in batch]
 
 
+def _printable(value) -> str:
+    return str(value).encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def encode_record(record: dict) -> tuple[bytes, bool]:
+    """One output line, and whether it is an error record. A record that cannot be written as
+    UTF-8 JSON (a lone surrogate, a value JSON cannot hold) becomes an error record with the same
+    id, so a line is always written."""
+    try:
+        line = json.dumps(record, ensure_ascii=False, allow_nan=False).encode("utf-8") + b"\n"
+        return line, "error" in record
+    except (ValueError, TypeError) as exc:  # UnicodeEncodeError is a ValueError
+        if "error" in record and isinstance(record["error"], dict):
+            kind = _printable(record["error"].get("type"))
+            message = _printable(record["error"].get("message"))
+        else:
+            kind, message = "OutputError", f"the output record cannot be written as JSON: {exc}"
+        fallback = error_record(_printable(record.get("id")), kind, message)
+        return json.dumps(fallback, ensure_ascii=False).encode("utf-8") + b"\n", True
+
+
 def _encode(records: list[dict]) -> tuple[bytes, int]:
     """The output lines of ``records`` and how many of them are error records."""
-    lines = b"".join(json.dumps(r, ensure_ascii=False).encode() + b"\n" for r in records)
-    return lines, sum("error" in r for r in records)
+    encoded = [encode_record(r) for r in records]
+    return b"".join(line for line, _ in encoded), sum(error for _, error in encoded)
 
 
 # ---------------------------------------------------------------- worker processes
@@ -187,34 +215,6 @@ def _staging_path(output: Path) -> Path:
     )
 
 
-def _start_state(output: Path, staging: Path, ckpt: Path, fingerprint: list, resume: bool) -> dict:
-    if resume and ckpt.exists():
-        state = json.loads(ckpt.read_text("utf-8"))
-        if state.get("input") != fingerprint:
-            raise ResumeError(
-                f"{ckpt}: the input changed since the interrupted run; rerun without --resume"
-            )
-        if state.get("complete"):
-            return state
-        if not staging.exists() or staging.stat().st_size < state["output_bytes"]:
-            raise ResumeError(
-                f"{staging}: output is shorter than its checkpoint; rerun without --resume"
-            )
-        with open(staging, "r+b") as fh:  # drop whatever was written after the last checkpoint
-            fh.truncate(state["output_bytes"])
-        return state
-    for stale in (staging, output, ckpt):
-        if stale.exists() and stale.is_file():
-            stale.unlink()
-    return {
-        "input": fingerprint,
-        "records_done": 0,
-        "output_bytes": 0,
-        "errors": 0,
-        "complete": False,
-    }
-
-
 def run_tagging(
     tagger: Tagger,
     input_path: str | Path,
@@ -224,21 +224,26 @@ def run_tagging(
     progress: bool = True,
     encoding: str = "auto",
     workers: int | None = None,
+    max_record_bytes: int | None = None,
+    batch_bytes: int = BATCH_BYTES,
 ) -> dict:
     """Tag every record under ``input_path`` into ``output`` (.jsonl or .parquet); return a summary.
 
-    ``workers``: tagging processes; None picks ``default_workers``."""
+    ``workers``: tagging processes; None picks ``default_workers``. A batch holds ``batch_size``
+    records, or fewer when they reach ``batch_bytes`` together. A record over ``max_record_bytes``
+    (default: the tagger config's ``max_record_bytes``) is a "too large" error record."""
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     staging, ckpt = _staging_path(output), output.with_name(output.name + CHECKPOINT_SUFFIX)
-    state = _start_state(output, staging, ckpt, input_fingerprint(input_path), resume)
+    state = start_state(output, staging, ckpt, input_fingerprint(input_path), resume)
+    limit = max_record_bytes or tagger.config.max_record_bytes
     t0, skipped = time.perf_counter(), state["records_done"]
     if not state.get("complete"):
-        items = islice(iter_items(input_path, encoding, ReadStats()), skipped, None)
+        items = islice(iter_items(input_path, encoding, ReadStats(), limit), skipped, None)
         total = count_records(input_path) if progress or workers is None else None
         if workers is None:
             workers = default_workers(tagger, total and total - skipped, batch_size)
-        chunks = _tagged(tagger, _batches(items, batch_size), workers)
+        chunks = _tagged(tagger, _batches(items, batch_size, batch_bytes), workers)
         bar = None
         try:
             with open(staging, "ab") as fh:
@@ -251,7 +256,9 @@ def run_tagging(
                     state["records_done"] += n
                     state["output_bytes"] = fh.tell()
                     state["errors"] += errors
-                    _write_checkpoint(ckpt, state)
+                    if lines:
+                        state["last_line"] = last_line(lines, state["output_bytes"])
+                    write_checkpoint(ckpt, state)
                     bar.advance(n)
         finally:
             chunks.close()
@@ -260,7 +267,7 @@ def run_tagging(
         if output.suffix == ".parquet":
             jsonl_to_parquet(staging, output)
         state["complete"] = True
-        _write_checkpoint(ckpt, state)
+        write_checkpoint(ckpt, state)
         if staging != output:
             staging.unlink()
     seconds = time.perf_counter() - t0
@@ -277,7 +284,15 @@ def run_tagging(
 
 
 def jsonl_to_parquet(staging: Path, output: Path, rows_per_group: int = 10_000) -> None:
-    """Nested fields become JSON strings so every row shares one schema (error rows included)."""
+    """Nested fields become JSON strings so every row shares one schema (error rows included).
+
+    Written next to ``output`` and renamed over it at the end: a crash never leaves a half file."""
+    tmp = output.with_name(output.name + ".tmp")
+    _write_parquet(staging, tmp, rows_per_group)
+    os.replace(tmp, output)
+
+
+def _write_parquet(staging: Path, output: Path, rows_per_group: int) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 

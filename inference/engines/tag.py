@@ -18,11 +18,13 @@ def tag_archive(
     batch_size: int = 256,
     backend: str = "auto",
     workers: int | None = None,
+    max_record_bytes: int | None = None,
 ) -> dict:
     """Tag ``input_path`` into ``output`` with the bundles ``model_refs``; return the run summary.
 
     ``address`` (a Ray cluster) is read by the ray engine only; ``resume`` and ``workers`` by the
     local one (the ray engine has no resume: asking for it raises ``ValueError``).
+    ``max_record_bytes`` overrides the tagger config's limit on one input record.
     """
     if engine == "ray":
         if resume:
@@ -37,6 +39,7 @@ def tag_archive(
             address=address,
             batch_size=batch_size,
             backend=backend,
+            max_record_bytes=max_record_bytes,
         )
     if engine == "local":
         from inference.engines.runner import run_tagging
@@ -44,6 +47,12 @@ def tag_archive(
 
         tagger = load_tagger(model_refs, config=config, backend=backend)
         return run_tagging(
-            tagger, input_path, output, resume=resume, batch_size=batch_size, workers=workers
+            tagger,
+            input_path,
+            output,
+            resume=resume,
+            batch_size=batch_size,
+            workers=workers,
+            max_record_bytes=max_record_bytes,
         )
     raise ValueError(f"unknown engine {engine!r} ({' | '.join(ENGINES)})")

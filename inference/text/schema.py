@@ -16,6 +16,9 @@ from inference.errors import RecordError
 from inference.text.normalize import split_paragraphs
 
 BOILERPLATE_LABELS = ("content", "boilerplate")
+# The default size limit of one input record (a JSONL line, a CSV row, a .txt file...): a bigger
+# one is an error record, read through without being kept. Tagger config ``max_record_bytes``.
+MAX_RECORD_BYTES = 64 << 20
 
 # Alternative field names, first match wins. Order matters: khabar's own name first.
 _ALIASES: dict[str, tuple[str, ...]] = {
@@ -100,7 +103,30 @@ def _gold_labels(record: dict, n_paragraphs: int) -> list[str | None] | None:
 
 def derive_id(record: dict, paragraphs: list[str]) -> str:
     basis = record.get("url") or "\n".join(paragraphs) or record.get("claim") or ""
-    return "h-" + hashlib.sha1(str(basis).encode("utf-8")).hexdigest()[:16]
+    # surrogatepass: a lone surrogate must not stop the run here (article_from_record rejects it).
+    return "h-" + hashlib.sha1(str(basis).encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
+def _check_encodable(key: str, value: str | None) -> None:
+    """A lone UTF-16 surrogate (an emoji cut in half, a ``\\ud83d`` JSON escape) cannot be
+    written as UTF-8: reject the record here, naming the field, rather than fail on output."""
+    if value is None or value.isascii():
+        return
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise RecordError(
+            f"field {key!r} holds a lone surrogate {value[exc.start]!r} at character "
+            f"{exc.start} (a character cut in half); it cannot be written as UTF-8"
+        ) from None
+
+
+def _check_article(article: Article) -> Article:
+    for key in ("id", "title", "url", "source", "published", "section", "label", "claim"):
+        _check_encodable(key, getattr(article, key))
+    for paragraph in article.paragraphs:
+        _check_encodable("text", paragraph)
+    return article
 
 
 def article_from_record(record: Any) -> Article:
@@ -127,17 +153,19 @@ def article_from_record(record: Any) -> Article:
         # trafilatura's "source" is the page URL, its site name lives in "hostname".
         url, source = source, _first(record, ("hostname", "source-hostname", "sitename"), "source")
     label = record.get("label")
-    return Article(
-        id=str(raw_id) if raw_id not in (None, "") else derive_id(record, paragraphs),
-        paragraphs=paragraphs,
-        title=title,
-        url=url,
-        source=source,
-        published=_first(record, _ALIASES["published"], "published"),
-        section=_first(record, _ALIASES["section"], "section"),
-        label=_as_str(label, "label"),
-        claim=claim,
-        labels=_gold_labels(record, len(paragraphs)),
-        split=_as_str(record.get("split"), "split"),
-        extra={k: record[k] for k in ("kinds", "spans", "author") if k in record},
+    return _check_article(
+        Article(
+            id=str(raw_id) if raw_id not in (None, "") else derive_id(record, paragraphs),
+            paragraphs=paragraphs,
+            title=title,
+            url=url,
+            source=source,
+            published=_first(record, _ALIASES["published"], "published"),
+            section=_first(record, _ALIASES["section"], "section"),
+            label=_as_str(label, "label"),
+            claim=claim,
+            labels=_gold_labels(record, len(paragraphs)),
+            split=_as_str(record.get("split"), "split"),
+            extra={k: record[k] for k in ("kinds", "spans", "author") if k in record},
+        )
     )

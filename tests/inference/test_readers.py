@@ -68,7 +68,8 @@ def test_parquet_and_csv(tmp_path):
     items, stats = _read(tmp_path / "a.csv")
     assert items[0].article.paragraphs == ["فقرة", "فقرة ثانية"]
     assert items[0].article.label == "sports"
-    assert items[1].article is None and items[1].line == 3 and "no body" in items[1].error
+    # A CSV row's line is the physical line it starts on (row c1 spans lines 2-3).
+    assert items[1].article is None and items[1].line == 4 and "no body" in items[1].error
     assert (stats.read, stats.ok, stats.rejected) == (2, 1, 1)
 
 
@@ -139,13 +140,23 @@ def test_windows_1256_rejected_when_utf8_demanded(tmp_path):
     assert stats.rejected == 1
 
 
-def test_undecodable_file_says_so(tmp_path):
+def test_undecodable_file_says_so_per_line(tmp_path, caplog):
     path = tmp_path / "bin.jsonl"
-    path.write_bytes(b"caf\xe9 cr\xe8me br\xfbl\xe9e " * 50)
-    with pytest.raises(InputError, match="neither UTF-8 nor Windows-1256"):
-        list(iter_items(path))
-    items, stats = _read(path)  # with stats: reported as a rejected input, not a crash
-    assert stats.rejected == 1 and "Windows-1256" in items[0].error
+    path.write_bytes(b"caf\xe9 cr\xe8me br\xfbl\xe9e " * 50 + b"\n" + b'{"id": "x"}\n')
+    items, stats = _read(path)  # neither UTF-8 nor cp1256: read as UTF-8, line by line
+    assert "neither UTF-8 nor Windows-1256" in caplog.text
+    assert stats.read == 2 and "not valid utf-8" in items[0].error
+    assert "no body" in items[1].error
+
+
+def test_utf8_file_with_a_damaged_line_stays_utf8(tmp_path, caplog):
+    path = tmp_path / "damaged.jsonl"
+    good = json.dumps(RECORD, ensure_ascii=False).encode()
+    path.write_bytes(b"caf\xe9 cr\xe8me br\xfbl\xe9e " * 50 + b"\n" + good + b"\n")
+    items, stats = _read(path)
+    assert stats.encodings[str(path)] == "utf-8" and "undecodable bytes" in caplog.text
+    assert "not valid utf-8" in items[0].error
+    assert items[1].article.paragraphs == STORY  # not cp1256 mojibake
 
 
 def test_bad_records_are_reported_with_file_and_line(tmp_path):

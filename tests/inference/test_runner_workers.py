@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from inference.engines.checkpoint import last_line
 from inference.engines.runner import CHECKPOINT_SUFFIX, default_workers, run_tagging
 from inference.tagger import TaggerConfig, load_tagger
 
@@ -56,7 +57,9 @@ def test_resume_with_workers_after_a_partial_output(tagger, tmp_path, fixture_ar
     ckpt_path = tmp_path / ("out.jsonl" + CHECKPOINT_SUFFIX)
     lines = out.read_bytes().splitlines(keepends=True)
     ckpt = json.loads(ckpt_path.read_text())
-    ckpt.update(records_done=8, output_bytes=sum(map(len, lines[:8])), complete=False, errors=0)
+    done = sum(map(len, lines[:8]))
+    ckpt.update(records_done=8, output_bytes=done, complete=False, errors=0)
+    ckpt["last_line"] = last_line(lines[7], done)
     ckpt_path.write_text(json.dumps(ckpt))
     with out.open("r+b") as fh:
         fh.truncate(sum(map(len, lines[:10])) + 5)
