@@ -47,7 +47,10 @@ class TaggerConfig(BaseModel):
 def load_tagger_config(path: str | Path | None) -> TaggerConfig:
     if path is None:
         return TaggerConfig()
-    raw = yaml.safe_load(Path(path).read_text("utf-8")) or {}
+    try:
+        raw = yaml.safe_load(Path(path).read_text("utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise BundleError(f"{path}: tagger config is not valid YAML: {exc}") from None
     try:
         return TaggerConfig.model_validate(raw)
     except ValidationError as exc:

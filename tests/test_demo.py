@@ -192,6 +192,26 @@ def test_summary_file_and_console_name_the_mlflow_ui_command(demo):
     assert summary["workdir"] == str(work)
 
 
+def test_printed_runs_command_works_from_another_folder(demo, tmp_path, monkeypatch, capsys):
+    import shlex
+
+    from training.cli import main
+
+    work, summary, console = demo
+    assert summary["runs"] in console
+    monkeypatch.chdir(tmp_path)  # not the demo folder, no mlflow.db here
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    capsys.readouterr()
+    assert main([*shlex.split(summary["runs"])[1:], "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert {r["task"] for r in rows} == {"boilerplate"} and len(rows) == 2
+    assert not (tmp_path / "mlflow.db").exists()
+    # an unknown experiment: one line, exit 2, no traceback
+    assert main(["runs", "--experiment", "nope", "--tracking-uri", _uri(work)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: no MLflow experiment named 'nope'") and "Traceback" not in err
+
+
 # ---------------------------------------------------------------- CLI
 def test_cli_demo_without_transformer(cli_demo):
     work, code = cli_demo

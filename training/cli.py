@@ -30,6 +30,12 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
 SetOpt = Annotated[list[str] | None, typer.Option("--set", help="Dotted override KEY=VALUE.")]
 
 
+TrackingOpt = Annotated[
+    str | None,
+    typer.Option(help="MLflow store (default: MLFLOW_TRACKING_URI, else sqlite:///mlflow.db)."),
+]
+
+
 def _print_json(obj) -> None:
     typer.echo(json.dumps(obj, ensure_ascii=False, indent=2, default=str))
 
@@ -109,12 +115,21 @@ def tag(
     config: Annotated[
         Path | None, typer.Option(help="Tagger config YAML (stance targets...).")
     ] = None,
-    batch_size: Annotated[int, typer.Option(help="Articles per batch.")] = 256,
+    batch_size: Annotated[int, typer.Option(min=1, help="Articles per batch.")] = 256,
     backend: Annotated[
         str, typer.Option(help="auto | torch | onnx | onnx-int8 (transformer bundles).")
     ] = "auto",
     workers: Annotated[
-        int | None, typer.Option(help="Tagging processes (default: 2 for sklearn models, else 1).")
+        int | None,
+        typer.Option(min=1, help="Tagging processes (default: 2 for sklearn models, else 1)."),
+    ] = None,
+    max_record_bytes: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="A bigger input record is a 'too large' error record (default: the tagger "
+            "config's max_record_bytes, 64 MiB).",
+        ),
     ] = None,
 ) -> None:
     """Tag an archive, streaming, with a progress bar."""
@@ -135,6 +150,7 @@ def tag(
         batch_size=batch_size,
         backend=backend,
         workers=workers,
+        max_record_bytes=max_record_bytes,
     )
     typer.echo(json.dumps(summary, ensure_ascii=False), err=True)
     if summary.get("errors", 0):
@@ -159,13 +175,14 @@ def runs(
     experiment: Annotated[str | None, typer.Option(help="Experiment name.")] = None,
     metric: Annotated[str, typer.Option(help="Sort by this metric.")] = "macro_f1",
     format: Annotated[str, typer.Option(help="auto | table | csv | json")] = "auto",
+    tracking_uri: TrackingOpt = None,
 ) -> None:
     """One row per run: params that differ, key metrics, duration, alias."""
     if ctx.invoked_subcommand is not None:
         return
     from training.tracking.runs import list_runs, render_runs
 
-    render_runs(list_runs(experiment, metric=metric), format)
+    render_runs(list_runs(experiment, metric=metric, tracking_uri=tracking_uri), format)
 
 
 @runs_app.command("diff")
@@ -173,11 +190,12 @@ def runs_diff(
     run_a: str,
     run_b: str,
     format: Annotated[str, typer.Option(help="auto | table | csv | json")] = "auto",
+    tracking_uri: TrackingOpt = None,
 ) -> None:
     """Params and metrics of two runs side by side, with per-class F1 deltas."""
     from training.tracking.runs import diff_runs, render_diff
 
-    render_diff(diff_runs(run_a, run_b), format)
+    render_diff(diff_runs(run_a, run_b, tracking_uri=tracking_uri), format)
 
 
 @annotate_app.command("export")
@@ -236,6 +254,7 @@ def _usage_errors() -> tuple[type[BaseException], ...]:
     from training.fit.train import TrainError
     from training.tracking.evaluate import EvaluateError
     from training.tracking.registry import PromoteError
+    from training.tracking.runs import RunsError
 
     return (
         ConfigError,
@@ -243,12 +262,21 @@ def _usage_errors() -> tuple[type[BaseException], ...]:
         BundleError,
         UnknownNormalizerVersion,
         FileNotFoundError,
+        IsADirectoryError,  # a user's path: --output names a folder, ...
+        NotADirectoryError,
+        PermissionError,
         TrainError,
         EvaluateError,
         PromoteError,
         ResumeError,
         AnnotationError,
+        RunsError,
     )
+
+
+def _one_line(exc: BaseException) -> str:
+    # Multi-line messages (YAML errors quote the offending line) joined: one line per error.
+    return " | ".join(line.strip() for line in str(exc).splitlines() if line.strip())
 
 
 def _is_click_usage_error(exc: BaseException) -> bool:
@@ -262,6 +290,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         rv = app(args=argv, standalone_mode=False)
+    except KeyboardInterrupt:
+        typer.echo("interrupted (a tag run continues with --resume)", err=True)
+        return 130
     except typer.Exit as exc:
         return exc.exit_code
     except SystemExit as exc:  # click usage errors in non-standalone mode
@@ -274,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
             exc.show()
             return EXIT_USAGE
         if isinstance(exc, _usage_errors()):
-            typer.echo(f"error: {exc}", err=True)
+            typer.echo(f"error: {_one_line(exc)}", err=True)
             return EXIT_USAGE
         logging.getLogger("khabar").exception("failed")
         typer.echo(f"error: {type(exc).__name__}: {exc}", err=True)

@@ -132,6 +132,8 @@ def _summary(work: Path, uri: str, results: dict, promotions: dict, tagged: dict
         "tagged": tagged,
         "seconds": round(seconds, 1),
         "mlflow_ui": f"mlflow ui --backend-store-uri {uri} --host 127.0.0.1 --port 5000",
+        # The store's absolute URI: the command works from any folder, not only the demo's.
+        "runs": f"khabar runs --experiment khabar-demo-boilerplate --tracking-uri {uri}",
     }
 
 
@@ -152,4 +154,4 @@ def _print_summary(console: Console, summary: dict, results: dict) -> None:
     console.print("first output record:", json.loads(first))
     console.print(f"done in {summary['seconds']} s. Open the runs with:")
     console.print(f"  {summary['mlflow_ui']}", soft_wrap=True)
-    console.print("  khabar runs --experiment khabar-demo-boilerplate", soft_wrap=True)
+    console.print(f"  {summary['runs']}", soft_wrap=True)

@@ -233,6 +233,8 @@ def run_tagging(
     records, or fewer when they reach ``batch_bytes`` together. A record over ``max_record_bytes``
     (default: the tagger config's ``max_record_bytes``) is a "too large" error record."""
     output = Path(output)
+    if output.is_dir():
+        raise IsADirectoryError(f"--output {output} is a folder; name a .jsonl or .parquet file")
     output.parent.mkdir(parents=True, exist_ok=True)
     staging, ckpt = _staging_path(output), output.with_name(output.name + CHECKPOINT_SUFFIX)
     state = start_state(output, staging, ckpt, input_fingerprint(input_path), resume)

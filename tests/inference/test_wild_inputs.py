@@ -249,3 +249,27 @@ def test_resume_refuses_an_output_it_did_not_write(tagger, tmp_path):
     # nothing there yet: --resume simply starts
     summary = run_tagging(tagger, path, tmp_path / "new.jsonl", resume=True, progress=False)
     assert summary["records"] == 1
+
+
+# ---------------------------------------------------------------- the CLI: user errors
+def test_user_errors_are_one_line_exit_2(tagger, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    (tmp_path / "in.jsonl").write_bytes(_line(REC))
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "bad.yaml").write_text("stance_targets: [a\n")
+    models = [a for p in tagger.bundles.values() for a in ("--model", str(p.path))]
+    tag = ["tag", *models, "--input", "in.jsonl"]
+    cases = [
+        [*tag, "--output", "folder"],
+        [*tag, "--output", "o.jsonl", "--config", "bad.yaml"],
+        [*tag, "--output", "o.jsonl", "--max-record-bytes", "0"],
+        ["runs", "--experiment", "nope"],  # no store here: says so, creates none
+        ["train", "--config", "bad.yaml"],
+    ]
+    for argv in cases:
+        capsys.readouterr()
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err.strip()
+        assert "Traceback" not in err and len(err.splitlines()) <= 4, (argv, err)  # click: 4
+    assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / "folder.ckpt.json").exists()

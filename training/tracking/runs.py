@@ -42,6 +42,12 @@ class RunsError(ValueError):
 # ---------------------------------------------------------------- store access
 def _client(tracking_uri: str | None) -> MlflowClient:
     uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+    if uri.startswith("sqlite:///") and not os.path.exists(uri.removeprefix("sqlite:///")):
+        # MLflow would create an empty store here and report nothing found.
+        raise RunsError(
+            f"no MLflow store at {uri} (run from the folder that holds mlflow.db, or pass "
+            "--tracking-uri / set MLFLOW_TRACKING_URI)"
+        )
     return MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 
