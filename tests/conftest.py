@@ -58,3 +58,20 @@ def sample_bundles(tmp_path_factory) -> dict[str, Path]:
     from tests.sample_bundles import train_sample_bundles
 
     return train_sample_bundles(tmp_path_factory.mktemp("sample_bundles"))
+
+
+@pytest.fixture(scope="module")
+def ray_runtime():
+    """A local Ray runtime for a module's tests (2 CPUs), or skip when Ray is not installed."""
+    ray = pytest.importorskip("ray")
+    started = not ray.is_initialized()
+    if started:
+        ray.init(
+            num_cpus=2,
+            include_dashboard=False,
+            object_store_memory=200 * 1024**2,
+            logging_level="WARNING",
+        )
+    yield ray
+    if started:
+        ray.shutdown()

@@ -20,7 +20,14 @@ import csv
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from inference.engines.items import BOM, Item, error_item, table_row_item, too_large
+from inference.engines.items import (
+    BOM,
+    Item,
+    error_item,
+    salvage_id,
+    table_row_item,
+    too_large,
+)
 
 CHUNK = 1 << 20  # bytes read at once: a 50 MB one-line row is scanned without holding it twice
 MAX_RESYNCS = 5
@@ -162,7 +169,10 @@ def _row_item(row: Row, names: list[str], enc: str, file: str, limit: int) -> It
         fields = parse_row(row.data.decode(enc))
     except UnicodeDecodeError as exc:
         reason = f"row is not valid {enc} ({exc.reason} at byte {exc.start})"
-        return error_item(file, row.line, reason, "EncodingError", row.size)
+        item = error_item(file, row.line, reason, "EncodingError", row.size)
+        fields = lambda text: dict(zip(names, parse_row(text), strict=False))  # noqa: E731
+        item.record_id = salvage_id(row.data.decode(enc, "replace"), fields)
+        return item
     except csv.Error as exc:
         return error_item(file, row.line, f"unreadable CSV row: {exc}", "CSVError", row.size)
     # As csv.DictReader: missing fields are empty, extra fields are dropped.

@@ -90,6 +90,19 @@ def error_item(file: str, line: int, message: str, kind: str, size: int = 0) -> 
     return Item(file, line, error=message, error_type=kind, size=size)
 
 
+def salvage_id(text: str, parse) -> str | None:
+    """The id of a record whose bytes did not decode, read from its text decoded with
+    replacement characters; None unless it parses and the id itself came through intact."""
+    try:
+        record = parse(text)
+    except Exception:  # whatever the damage, this is a best effort for the error record's id
+        return None
+    rid = record.get("id") if isinstance(record, dict) else None
+    if isinstance(rid, (str, int)) and not isinstance(rid, bool) and "\ufffd" not in str(rid):
+        return str(rid)
+    return None
+
+
 def too_large(file: str, line: int, size: int, limit: int) -> Item:
     message = f"record too large: {size:,} bytes (limit {limit:,}; see --max-record-bytes)"
     return error_item(file, line, message, "RecordTooLarge", size)
@@ -118,5 +131,7 @@ def table_row_item(record: dict, file: str, row: int, size: int | None = None) -
     try:
         record = _decode_list_columns(record)
     except RecordError as exc:
-        return error_item(file, row, str(exc), "RecordError", size or 0)
+        item = error_item(file, row, str(exc), "RecordError", size or 0)
+        item.record_id = None if record.get("id") is None else str(record["id"])
+        return item
     return record_item(record, file, row, size)

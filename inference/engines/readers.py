@@ -33,6 +33,7 @@ from inference.engines.items import (
     cell,
     error_item,
     record_item,
+    salvage_id,
     table_row_item,
     too_large,
 )
@@ -144,7 +145,9 @@ def jsonl_line_item(raw: bytes, enc: str, file: str, lineno: int) -> Item | None
         text = raw.decode(enc).rstrip("\r\n")
     except UnicodeDecodeError as exc:
         reason = f"line is not valid {enc} ({exc.reason} at byte {exc.start})"
-        return error_item(file, lineno, reason, "EncodingError", len(raw))
+        item = error_item(file, lineno, reason, "EncodingError", len(raw))
+        item.record_id = salvage_id(raw.decode(enc, "replace"), json.loads)
+        return item
     try:
         record = json.loads(text)
     except json.JSONDecodeError as exc:

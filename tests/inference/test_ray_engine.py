@@ -98,22 +98,6 @@ def test_bad_input_and_bad_bundle_fail_before_starting_ray(tmp_path, refs):
         run_tagging_ray([str(tmp_path)], tmp_path, tmp_path / "out.jsonl")
 
 
-@pytest.fixture(scope="module")
-def ray_runtime():
-    ray = pytest.importorskip("ray")
-    started = not ray.is_initialized()
-    if started:
-        ray.init(
-            num_cpus=2,
-            include_dashboard=False,
-            object_store_memory=200 * 1024**2,
-            logging_level="WARNING",
-        )
-    yield ray
-    if started:
-        ray.shutdown()
-
-
 def _records(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text("utf-8").splitlines()]
 
