@@ -13,6 +13,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -29,6 +30,7 @@ from inference.text.preprocess import (
 from inference.text.schema import MAX_RECORD_BYTES, Article
 
 log = logging.getLogger(__name__)
+ROW_CHUNK = 4096  # boilerplate rows (paragraphs) per model call
 
 
 class TaggerConfig(BaseModel):
@@ -117,7 +119,11 @@ class Tagger:
             boilerplate_inputs(a, self.rules, bundle.normalizer_version) for a in articles
         ]
         rows = [boilerplate_row(p) for inputs in per_article for p in inputs]
-        probs = bundle.predict_proba(rows)
+        # In slices: one article of 100k paragraphs would otherwise be one huge feature matrix.
+        probs = np.concatenate(
+            [bundle.predict_proba(rows[i : i + ROW_CHUNK]) for i in range(0, len(rows), ROW_CHUNK)]
+            or [np.zeros((0, len(bundle.labels)))]
+        )
         j_bp = bundle.labels.index("boilerplate")
         j_best = probs.argmax(axis=1) if len(rows) else []
         results: list[list | None] = []

@@ -128,7 +128,7 @@ def tag(
         typer.Option(
             min=1,
             help="A bigger input record is a 'too large' error record (default: the tagger "
-            "config's max_record_bytes, 64 MiB).",
+            "config's max_record_bytes, 16 MiB).",
         ),
     ] = None,
 ) -> None:

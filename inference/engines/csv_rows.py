@@ -9,9 +9,11 @@ on its own, so a decode error, a ``csv.Error`` or an oversized row is an error r
 and reading goes on with the next.
 
 A row counts as one input record; a row of only whitespace is no record (like a blank JSONL line).
-A quoted field still open at the end of the file is a stray quote: its row's first line becomes an
-error record and reading starts again on the next line. After ``MAX_RESYNCS`` such restarts the
-file is given up with one error record that says how many lines were not read.
+A stray quote shows as a quoted field still open at the end of the file, or as one that closes on a
+later line with text glued to its closing quote (what a stray quote does to the next row's quoted
+field; no CSV writer produces it): the row's first line becomes an error record and reading starts
+again on the next line. After ``MAX_RESYNCS`` restarts from the end of the file (each one scans to
+it), the file is given up with one error record that says how many lines were not read.
 """
 
 from __future__ import annotations
@@ -31,8 +33,8 @@ from inference.engines.items import (
 
 CHUNK = 1 << 20  # bytes read at once: a 50 MB one-line row is scanned without holding it twice
 MAX_RESYNCS = 5
-QUOTE, COMMA = ord('"'), ord(",")
-START, UNQUOTED, QUOTED, QUOTE_IN_QUOTED = range(4)
+QUOTE, COMMA, CR = ord('"'), ord(","), ord("\r")
+START, UNQUOTED, QUOTED, QUOTE_IN_QUOTED, DESYNC = range(5)
 
 
 @dataclass
@@ -49,8 +51,10 @@ class Row:
     lost_lines: int = 0
 
 
-def scan(chunk: bytes, state: int) -> int:
-    """The quote state after ``chunk`` (no newline in it) given the state before it."""
+def scan(chunk: bytes, state: int, strict: bool = False) -> int:
+    """The quote state after ``chunk`` (no newline in it) given the state before it.
+
+    ``strict``: text glued to a closing quote is DESYNC (for quoted fields from earlier lines)."""
     i, n = 0, len(chunk)
     while i < n:
         if state == QUOTED:
@@ -63,6 +67,8 @@ def scan(chunk: bytes, state: int) -> int:
                 i, state = i + 1, QUOTED
             elif chunk[i] == COMMA:
                 i, state = i + 1, START
+            elif strict and chunk[i] != CR:
+                return DESYNC
             else:  # text after the closing quote belongs to the field (non-strict csv)
                 state = UNQUOTED
         elif state == START:
@@ -101,17 +107,24 @@ def iter_rows(fh, max_bytes: int, first_line: int = 1) -> Iterator[Row]:
                 parts.append(chunk)
             else:
                 parts = []
-            if not chunk.endswith(b"\n"):
-                state = scan(chunk, state)
+            whole_line = chunk.endswith(b"\n")
+            state = scan(chunk[:-1] if whole_line else chunk, state, first_end is not None)
+            if state == DESYNC:
+                break
+            if not whole_line:
                 continue
             line += 1
             if first_end is None:
                 first_end, first_part = fh.tell(), b"".join(parts)
-            state = scan(chunk[:-1], state)
             if state != QUOTED:
                 break
         if size == 0:
             return
+        if state == DESYNC:  # a stray quote on the row's first line: skip that line only
+            fh.seek(first_end)
+            line = start_line + 1
+            yield Row(start_line, first_part, len(first_part), True)
+            continue
         if state != QUOTED:
             data = b"".join(parts) if size <= max_bytes else None
             if data is None or data.strip():
@@ -163,7 +176,10 @@ def _row_item(row: Row, names: list[str], enc: str, file: str, limit: int) -> It
         )
         return error_item(file, row.line, message, "CSVError", row.size)
     if row.unterminated:
-        message = "unterminated quoted field (a stray quote?); the row is skipped"
+        message = (
+            "a quoted field that does not close where it should (a stray quote?); this line is "
+            "skipped, reading goes on with the next"
+        )
         return error_item(file, row.line, message, "CSVError", row.size)
     try:
         fields = parse_row(row.data.decode(enc))

@@ -116,9 +116,14 @@ def _open_binary(path: Path):
 
 
 def _sniff(path: Path, encoding: str) -> str:
+    head = b""
     with _open_binary(path) as fh:
-        head = fh.read(SNIFF_BYTES)
-    return detect_encoding(head, str(path), encoding)
+        try:  # in small reads: a truncated gzip keeps what it had before the break
+            while len(head) < SNIFF_BYTES and (chunk := fh.read(8192)):
+                head += chunk
+        except (EOFError, zlib.error):
+            pass  # the records before the break are read, then one error record says where
+    return detect_encoding(head[:SNIFF_BYTES], str(path), encoding)
 
 
 def read_line(fh, limit: int) -> tuple[bytes | None, int]:

@@ -18,7 +18,7 @@ from inference.text.normalize import split_paragraphs
 BOILERPLATE_LABELS = ("content", "boilerplate")
 # The default size limit of one input record (a JSONL line, a CSV row, a .txt file...): a bigger
 # one is an error record, read through without being kept. Tagger config ``max_record_bytes``.
-MAX_RECORD_BYTES = 64 << 20
+MAX_RECORD_BYTES = 16 << 20
 
 # Alternative field names, first match wins. Order matters: khabar's own name first.
 _ALIASES: dict[str, tuple[str, ...]] = {

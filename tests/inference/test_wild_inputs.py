@@ -87,7 +87,8 @@ def test_row_splitter_agrees_with_the_csv_module():
         assert [next(csv.reader([r.data.decode()])) for r in rows] == expected, repr(text)
         checked += 1
     assert checked > 1000
-    assert scan(b'"a",b,"open', 0) == scan(b'"a",b,"open', 2) == 2  # opens from both states
+    assert scan(b'x",b,"open', 0) == scan(b'x",b,"open', 2, strict=True) == 2  # from both states
+    assert scan(b'"x"y', 0) == 1 and scan(b'x"y', 2, strict=True) == 4  # DESYNC after a close
 
 
 def test_csv_bad_rows_cost_one_record_each(tmp_path):
@@ -131,19 +132,19 @@ def test_csv_stray_quote_resyncs_on_the_next_line(tmp_path):
         "a2",
         "a3",
     ]
-    assert "unterminated quoted field" in items[1].error and items[1].line == 3
+    assert "stray quote" in items[1].error and items[1].line == 3
 
 
 def test_csv_that_cannot_be_resynced_says_so_once_with_the_count(tmp_path):
     body = _csv([ONE_LINE]).split(b"\n")
     # Each of these opens a quoted field whether read from a row start or from inside quotes.
-    strays = [b'"q%d",b,"open' % i for i in range(MAX_RESYNCS + 1)]
+    strays = [b'q%d",b,"open' % i for i in range(MAX_RESYNCS + 1)]
     rest = [b"r%d,x,y" % i for i in range(10)]
     path = tmp_path / "hopeless.csv"
     path.write_bytes(b"\n".join([body[0], body[1], *strays, *rest]) + b"\n")
     items = _items(path)
     assert items[0].article.id == "a1"
-    assert all("unterminated" in i.error for i in items[1:-1]) and len(items) == MAX_RESYNCS + 2
+    assert all("stray quote" in i.error for i in items[1:-1]) and len(items) == MAX_RESYNCS + 2
     assert "cannot be resynced" in items[-1].error and "10 more lines" in items[-1].error
 
 
@@ -273,3 +274,15 @@ def test_user_errors_are_one_line_exit_2(tagger, tmp_path, capsys, monkeypatch):
         err = capsys.readouterr().err.strip()
         assert "Traceback" not in err and len(err.splitlines()) <= 4, (argv, err)  # click: 4
     assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / "folder.ckpt.json").exists()
+
+
+def test_csv_stray_quote_before_quoted_multiline_rows_costs_one_record(tmp_path):
+    rows = [dict(ONE_LINE, id=f"m{i}", text=f"فقرة {i}\nفقرة ثانية") for i in range(4)]
+    body = _csv(rows).split(b"\n")  # header, then each row over two lines
+    lines = [*body[:3], b'stray,"never closed,x', *body[3:]]
+    path = tmp_path / "stray_multi.csv"
+    path.write_bytes(b"\n".join(lines))
+    items = _items(path)
+    kinds = [i.article.id if i.article else i.error_type for i in items]
+    assert kinds == ["m0", "CSVError", "m1", "m2", "m3"]
+    assert items[4].article.paragraphs == ["فقرة 3", "فقرة ثانية"]
