@@ -25,12 +25,11 @@ import mlflow
 import numpy as np
 import pandas as pd
 
-from inference.engines.readers import Item
+from inference.engines.items import record_item
 from inference.engines.runner import tag_items
-from inference.errors import BundleError, RecordError
+from inference.errors import BundleError
 from inference.predictors.bundle import library_versions, load_bundle
 from inference.tagger import Tagger, TaggerConfig, load_tagger
-from inference.text.schema import article_from_record
 
 MODEL_NAME = "tagger"
 DEFAULT_EXPERIMENT = "khabar-tagger"
@@ -104,19 +103,11 @@ def input_records(model_input: Any) -> list[dict]:
     return out
 
 
-def _item(record: Any, position: int) -> Item:
-    rid = None
-    if isinstance(record, dict) and record.get("id") is not None:
-        rid = str(record["id"])
-    try:
-        return Item(REQUEST, position, article=article_from_record(record), record_id=rid)
-    except RecordError as exc:
-        return Item(REQUEST, position, error=str(exc), error_type="RecordError", record_id=rid)
-
-
 def tag_records(tagger: Tagger, records: list) -> list[dict]:
-    """One output record per input record, in order (``khabar tag`` output format)."""
-    return tag_items(tagger, [_item(rec, i) for i, rec in enumerate(records, start=1)])
+    """One output record per input record, in order (``khabar tag`` output format); whatever
+    goes wrong with one record (a wrong type, a lone surrogate...) is its error record only."""
+    items = [record_item(rec, REQUEST, i) for i, rec in enumerate(records, start=1)]
+    return tag_items(tagger, items)
 
 
 # ---------------------------------------------------------------- the pyfunc model
