@@ -13,6 +13,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from inference.text.cohesion import COHESION_FEATURES, cohesion_flags
 from inference.text.furniture import FURNITURE_KINDS, FurnitureRules, default_rules
 from inference.text.normalize import NORMALIZER_VERSION, normalize
 from inference.text.page_structure import (  # noqa: F401  (HEADLINE_MAX_WORDS: this module's API)
@@ -63,6 +64,7 @@ FEATURE_NAMES: tuple[str, ...] = (  # boilerplate_inputs writes the values in th
     "next_words_log",
     *(f"rule_{kind}" for kind in FURNITURE_KINDS),
     "related_teaser",  # another story's paragraph inlined after a related block (page_structure)
+    *COHESION_FEATURES,  # how the paragraph hangs together with the page's story (cohesion)
 )
 
 
@@ -232,6 +234,8 @@ def boilerplate_inputs(
         [shape[_HEADLINE_LIKE] == 1.0 for shape in shapes],
     )
     teaser = teaser_flags(has_rule, opens, in_block, n_words)
+    cohesion = cohesion_flags(norm, title_norm, has_rule, in_block, n_words)
+    cohesion_rows = list(zip(*(cohesion[name] for name in COHESION_FEATURES), strict=True))
     out: list[ParagraphInput] = []
     for k, (i, text, hit) in enumerate(zip(idx, norm, hits, strict=True)):
         values = [
@@ -249,6 +253,7 @@ def boilerplate_inputs(
             math.log1p(n_words[k + 1]) if k < n - 1 else 0.0,  # next_words_log
             *(_RULE_ONE_HOT.get(hit.kind, _NO_RULE) if hit else _NO_RULE),  # rule_<kind>
             float(teaser[k]),  # related_teaser
+            *cohesion_rows[k],
         ]
         out.append(
             ParagraphInput(

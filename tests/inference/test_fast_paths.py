@@ -15,6 +15,7 @@ import pytest
 
 from inference.predictors.sklearn import _word_sets, stance_pair_features
 from inference.text import preprocess
+from inference.text.cohesion import COHESION_FEATURES
 from inference.text.normalize import (
     _WS_RE,
     get_normalizer,
@@ -156,7 +157,7 @@ def test_feature_values_follow_feature_names():
     )
     n_kinds = len(preprocess.FURNITURE_KINDS)
     assert names[27 : 27 + n_kinds] == tuple(f"rule_{kind}" for kind in preprocess.FURNITURE_KINDS)
-    assert names[27 + n_kinds :] == ("related_teaser",)
+    assert names[27 + n_kinds :] == ("related_teaser", *COHESION_FEATURES)
     for art in sample_articles():
         for p in preprocess.boilerplate_inputs(art):
             assert tuple(p.features) == names
