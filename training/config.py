@@ -60,9 +60,20 @@ class WeakLabelConfig(Strict):
     use_gold: bool = True
 
 
+class SyntheticPagesConfig(Strict):
+    # Share of the training split's articles also emitted as a composed page whose trailer inlines
+    # other stories (training/dataset/synthetic_pages.py). 0 turns it off.
+    fraction: float = Field(default=0.0, ge=0.0, le=1.0)
+    seed: int = 0
+    # The furniture lines and headlines are collected from this many input articles (the first
+    # ones of each boilerplate input, shared equally).
+    bank_articles: int = Field(default=5000, ge=1)
+
+
 class BoilerplateDatasetConfig(Strict):
     enabled: bool = True
     weak: WeakLabelConfig = WeakLabelConfig()
+    synthetic_pages: SyntheticPagesConfig = SyntheticPagesConfig()
     # Files of {id (article id), labels (one per paragraph: content | boilerplate | null)}, e.g.
     # written by `khabar annotate import`; a label given there replaces the paragraph's weak label.
     annotations: list[str] = []

@@ -23,11 +23,13 @@ one, everything runs in this process, in the same order, with the same result.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from itertools import islice
 from pathlib import Path
 
 from rich.console import Console
@@ -49,10 +51,13 @@ from training.dataset.plan import OutputPlan, Pass1
 from training.dataset.records import iter_records
 from training.dataset.rows import Job, Planned, RowContext, build_chunk, save_context
 from training.dataset.scan import scan_records
+from training.dataset.synthetic_pages import SyntheticPages, collect_bank
 from training.dataset.weak_labels import WeakLabeler
 from training.dataset.workers import ChunkRunner
 from training.dataset.writer import OutputWriter
 from training.dataset.writer import preload as preload_datasets
+
+log = logging.getLogger(__name__)
 
 TMP_DIR_NAME = ".khabar-build-tmp"
 SCAN_CHUNK = 256  # records per pass-1 chunk (fingerprints are vectorized over a chunk)
@@ -134,6 +139,28 @@ def _progress(enabled: bool) -> Progress:
     )
 
 
+def _synthetic_pages(cfg: DatasetConfig, sources, outputs, rules) -> SyntheticPages | None:
+    """The synthetic-page spec with its furniture bank, read from the first articles of each
+    boilerplate input (deterministic: the same inputs give the same bank)."""
+    spec = cfg.boilerplate.synthetic_pages
+    names = {name for o in outputs if o.task == "boilerplate" for name in o.inputs}
+    inputs = [(s, path) for s, path in sources if s.label in names]
+    if spec.fraction <= 0 or not inputs:
+        return None
+    per_input = max(spec.bank_articles // len(inputs), 1)
+    articles = []
+    for input_spec, path in inputs:
+        records = islice(iter_records(input_spec, path), per_input)
+        articles += [a for a in (r.item().article for r in records) if a is not None]
+    bank = collect_bank(articles, rules)
+    if not bank.usable():
+        log.warning(
+            "synthetic pages off: too few furniture lines in the first %d articles", len(articles)
+        )
+        return None
+    return SyntheticPages(spec.fraction, spec.seed, bank)
+
+
 def build_datasets(cfg: DatasetConfig, out_dir: Path, progress: bool = True) -> dict:
     """Build every output of ``cfg`` under ``out_dir``; returns the manifest (also written there)."""
     started, started_cpu, timer = time.perf_counter(), time.process_time(), StageTimer()
@@ -164,6 +191,7 @@ def build_datasets(cfg: DatasetConfig, out_dir: Path, progress: bool = True) -> 
             writers = _open_writers(pass1.plans, tmp)
             staged.mkdir(parents=True, exist_ok=True)
             ctx = RowContext(labeler, rules, {name: w.format for name, w in writers.items()})
+            ctx.synthetic = _synthetic_pages(cfg, sources, outputs, rules)
             ref = save_context(ctx, tmp / "pass2-context.pkl") if runner.parallel else ctx
             _run_pass2(sources, pass1.plans, ref, writers, staged, runner, bar, timer, reading)
         with timer("write"):

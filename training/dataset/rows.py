@@ -29,6 +29,7 @@ from training.dataset.examples import (
 )
 from training.dataset.records import Record
 from training.dataset.row_parts import OutputFormat, RowsPart, encode_rows
+from training.dataset.synthetic_pages import SyntheticPages, page_rows
 from training.dataset.weak_labels import WeakLabel
 
 
@@ -60,6 +61,7 @@ class RowContext:
     labeler: object  # a fitted training.dataset.weak_labels.WeakLabeler
     rules: FurnitureRules
     formats: dict[str, OutputFormat]  # output name -> how its rows are stored
+    synthetic: SyntheticPages | None = None  # boilerplate.synthetic_pages (training split only)
 
 
 @dataclass
@@ -150,6 +152,20 @@ def _rows(
     return rows
 
 
+def _synthetic_rows(arts, jobs, weak, ctx: RowContext) -> list[tuple[str, dict]]:
+    """Rows of the chunk's synthetic pages: hosts from the training split, donors from the chunk."""
+    by_output: dict[str, list] = {}
+    for art, job, wl in zip(arts, jobs, weak, strict=True):
+        for p in job.planned:
+            if p.task == "boilerplate" and p.split == "train" and wl is not None:
+                by_output.setdefault(p.output, []).append((art, wl))
+    out = []
+    for output, hosts in by_output.items():
+        pool = [art for art, _ in hosts]
+        out += [(output, row) for row in page_rows(hosts, pool, ctx.synthetic, ctx.rules)]
+    return out
+
+
 def build_chunk(jobs: list[Job], ctx_ref: RowContext | str) -> ChunkRows:
     """Parse, label and build the rows of a chunk of jobs; encode them per output.
 
@@ -184,6 +200,9 @@ def build_chunk(jobs: list[Job], ctx_ref: RowContext | str) -> ChunkRows:
     for art, job, ins, wl in zip(arts, jobs, inputs, weak, strict=True):
         for output, split, row in _rows(art, job.planned, ins, wl, out):
             by_output.setdefault(output, []).append((split, row))
+    if ctx.synthetic is not None:
+        for output, row in _synthetic_rows(arts, jobs, weak, ctx):
+            by_output.setdefault(output, []).append(("train", row))
     t4 = time.perf_counter()
     for output, rows in by_output.items():
         out.parts[output] = encode_rows(ctx.formats[output], rows)
