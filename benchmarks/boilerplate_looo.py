@@ -124,6 +124,64 @@ def score_articles(pipe, articles, score: Score) -> None:
                 score.add(rec["labels"][p.index], prob >= 0.5)
 
 
+def run_looo(
+    datasets: Path,
+    data: Path,
+    config: str = "configs/train/boilerplate_sklearn.yaml",
+    overrides: list[str] | None = None,
+    folds: int = 0,
+    content_frac: float = 1.0,
+) -> dict:
+    """Leave-one-outlet-out scores (see the module doc) as a JSON-able dict."""
+    from datasets import load_from_disk
+
+    cfg = load_train_config(config, overrides or [])
+    train = load_from_disk(str(datasets / "boilerplate"))["train"]
+    names = train.features["label"].names
+    rng = np.random.default_rng(0)
+    rows = [
+        r
+        for r in train.to_list()
+        if names[r["label"]] == "boilerplate" or rng.random() < content_frac
+    ]
+    gold = load_gold(data)
+    outlets = sorted({outlet(g) for g in gold})
+    groups = [outlets[i::folds] for i in range(folds)] if folds else [[o] for o in outlets]
+    looo, proxy, in_outlet, per = Score(), Score(), Score(), {}
+    for group in groups:
+        started = time.perf_counter()
+        pipe = fit_pipeline_without(cfg, rows, names, group, gold)
+        hosts = [g for g in gold if outlet(g) in group]
+        for host in hosts:
+            score_articles(pipe, [host], per.setdefault(outlet(host), Score()))
+            score_articles(pipe, [host], looo)
+        score_articles(pipe, proxy_pages(hosts, gold), proxy)
+        print(f"{','.join(group)}: {time.perf_counter() - started:.0f}s", file=sys.stderr)
+    pipe = fit_pipeline_without(cfg, rows, names, [], gold)
+    score_articles(pipe, gold, in_outlet)
+    return {
+        "leave_one_outlet_out": looo.as_dict(),
+        "inlined_story_pages": proxy.as_dict(),
+        "in_outlet": in_outlet.as_dict(),
+        "per_outlet": {o: s.as_dict() for o, s in sorted(per.items())},
+        "gold_articles": len(gold),
+        "outlets": len(outlets),
+        "folds": len(groups),
+        "config": config,
+        "overrides": overrides or [],
+        "content_frac": content_frac,
+    }
+
+
+def fit_pipeline_without(cfg, rows: list[dict], names: list[str], group: list[str], gold):
+    """The model fitted on every row but the held-out outlets' (and any row sharing their text)."""
+    held = {r["text"] for r in rows if r["source"].lower() in group}
+    held |= {normalize(p) for g in gold if outlet(g) in group for p in g["paragraphs"] if p.strip()}
+    fold = [r for r in rows if r["source"].lower() not in group and r["text"] not in held]
+    frame = rows_to_frame("boilerplate", fold)
+    return fit_pipeline("boilerplate", cfg.model, frame, [names[r["label"]] for r in fold])
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--datasets", required=True, type=Path)
@@ -141,66 +199,9 @@ def main() -> int:
     if not (args.data / GOLD_DEV).exists():
         print(f"skipped: {args.data / GOLD_DEV} not found")
         return 0
-    from datasets import load_from_disk
-
-    cfg = load_train_config(args.config, args.overrides)
-    train = load_from_disk(str(args.datasets / "boilerplate"))["train"]
-    names = train.features["label"].names
-    rows = train.to_list()
-    rng = np.random.default_rng(0)
-    rows = [
-        r for r in rows if names[r["label"]] == "boilerplate" or rng.random() < args.content_frac
-    ]
-    gold = load_gold(args.data)
-    outlets = sorted({outlet(g) for g in gold})
-    groups = (
-        [outlets[i :: args.folds] for i in range(args.folds)]
-        if args.folds
-        else [[o] for o in outlets]
+    result = run_looo(
+        args.datasets, args.data, args.config, args.overrides, args.folds, args.content_frac
     )
-    looo, proxy, in_outlet, per = Score(), Score(), Score(), {}
-    for group in groups:
-        started = time.perf_counter()
-        held = {r["text"] for r in rows if r["source"].lower() in group}
-        held |= {
-            normalize(p) for g in gold if outlet(g) in group for p in g["paragraphs"] if p.strip()
-        }
-        fold = [r for r in rows if r["source"].lower() not in group and r["text"] not in held]
-        pipe = fit_pipeline(
-            "boilerplate",
-            cfg.model,
-            rows_to_frame("boilerplate", fold),
-            [names[r["label"]] for r in fold],
-        )
-        hosts = [g for g in gold if outlet(g) in group]
-        for host in hosts:
-            per.setdefault(outlet(host), Score())
-            score_articles(pipe, [host], per[outlet(host)])
-            score_articles(pipe, [host], looo)
-        score_articles(pipe, proxy_pages(hosts, gold), proxy)
-        print(
-            f"{','.join(group)}: {len(fold)} rows, {time.perf_counter() - started:.0f}s",
-            file=sys.stderr,
-        )
-    pipe = fit_pipeline(
-        "boilerplate",
-        cfg.model,
-        rows_to_frame("boilerplate", rows),
-        [names[r["label"]] for r in rows],
-    )
-    score_articles(pipe, gold, in_outlet)
-    result = {
-        "leave_one_outlet_out": looo.as_dict(),
-        "inlined_story_pages": proxy.as_dict(),
-        "in_outlet": in_outlet.as_dict(),
-        "per_outlet": {o: s.as_dict() for o, s in sorted(per.items())},
-        "gold_articles": len(gold),
-        "outlets": len(outlets),
-        "folds": len(groups),
-        "config": args.config,
-        "overrides": args.overrides,
-        "content_frac": args.content_frac,
-    }
     print(json.dumps(result, indent=1))
     return 0
 

@@ -285,6 +285,14 @@ def run(args: argparse.Namespace) -> dict:
         results["peers"][slot]["command"] = command
         results_path.write_text(json.dumps(results, indent=1, ensure_ascii=False), "utf-8")
         log.info("%s: %s", name, json.dumps(_headline(row)))
+    if args.looo and "boilerplate_sklearn" in configs:
+        # The headline for boilerplate: pages of outlets the model never saw (slow: a fit per
+        # outlet; benchmarks/boilerplate_looo.py).
+        from boilerplate_looo import run_looo
+
+        results["looo"] = run_looo(datasets_dir, SHARED, overrides=args.overrides)
+        results["looo"]["command"] = command
+        results_path.write_text(json.dumps(results, indent=1, ensure_ascii=False), "utf-8")
     return results
 
 
@@ -342,6 +350,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     ap.add_argument("--refresh-peers", action="store_true", help="re-measure peers already stored")
     ap.add_argument("--track", action="store_true", help="log the runs to MLflow (default: off)")
+    ap.add_argument(
+        "--looo",
+        action="store_true",
+        help="also score boilerplate_sklearn leave-one-outlet-out on the enlarged gold (slow)",
+    )
     ap.add_argument("--md", type=Path, default=REPO / "BENCHMARKS.md")
     ap.add_argument("--notes", type=Path, default=None, help="Markdown appended to the report")
     return ap.parse_args(argv)
