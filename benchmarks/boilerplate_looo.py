@@ -48,6 +48,7 @@ class Score:
         self.tp = self.fp = self.fn = self.kept = self.content = 0
 
     def add(self, gold: str, flagged: bool) -> None:
+        flagged = bool(flagged)  # numpy booleans would make the counts unserializable
         if gold == "boilerplate":
             self.tp += flagged
             self.fn += not flagged

@@ -77,6 +77,11 @@ def test_proxy_pages_append_a_trailer_with_another_outlets_story():
 
 
 def test_score_pools_paragraphs():
+    import numpy as np
+
+    score = looo.Score()
+    score.add("content", np.float64(0.7) >= 0.5)  # what predict_proba comparisons give
+    assert json.dumps(score.as_dict())  # the report is JSON
     score = looo.Score()
     for gold, flagged in [
         ("boilerplate", True),
