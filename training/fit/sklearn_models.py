@@ -46,8 +46,21 @@ CONTEXT_VOCAB_SHARE = 4
 # (measured on boilerplate_gold_dev: furniture precision 0.46, content recall 0.92 with them;
 # 0.96 / 0.998 without, same weak labels; see BENCHMARKS.md). Rule hits, position, ratios and the
 # related-block features stay.
+# title_jaccard / equals_title are left out too: on synthetic pages (training/dataset/
+# synthetic_pages.py) overlap with the title separates host from inlined story so well that the
+# model let it outweigh furniture rules ("link to this story: <its own title>" trailers were kept;
+# leave-one-outlet-out, benchmarks/boilerplate_looo.py). The plain-paragraph cohesion features
+# (inference.text.cohesion) carry the same signal without touching rule hits.
 BOILERPLATE_EXCLUDED_FEATURES = frozenset(
-    {"n_words_log", "n_chars_log", "is_short", "headline_like", "ends_sentence"}
+    {
+        "n_words_log",
+        "n_chars_log",
+        "is_short",
+        "headline_like",
+        "ends_sentence",
+        "title_jaccard",
+        "equals_title",
+    }
 )
 BOILERPLATE_SHAPE_FEATURES = [f for f in FEATURE_NAMES if f not in BOILERPLATE_EXCLUDED_FEATURES]
 
