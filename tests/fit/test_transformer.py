@@ -33,7 +33,9 @@ from tests.conftest import REPO, SHARED_MODELS
 from training.fit.tiny_bert import build_tiny_bert
 
 E5_DIR = SHARED_MODELS / "multilingual-e5-small-ar"
-EPOCHS = 20
+# 30, not 20: on seeds 0-5 the dozen stance pairs reach F1 1.0 by epoch 5-15; with 20 a CI machine
+# with other float kernels once stopped at 0.92 (same seeds), so the margin is for numerics.
+EPOCHS = 30
 
 # Agreeing texts confirm (تؤكد), disagreeing ones deny (تنفي), the others are off-topic: a cue a
 # 32-wide model picks up in a few epochs.
@@ -308,7 +310,8 @@ def test_stance_overfits_and_bundle_serves(stance_bundle):
     assert [e for e, _ in epochs] == list(range(1, EPOCHS + 1))  # on_epoch: once per epoch
     assert {"epoch", "val_macro_f1", "val_accuracy", "train_loss"} <= set(result["history"][0])
     assert result["train_seconds"] > 0 and 1 <= result["best_epoch"] <= EPOCHS
-    assert max(h["val_macro_f1"] for h in result["history"]) == 1.0
+    f1s = [round(h["val_macro_f1"], 3) for h in result["history"]]
+    assert max(f1s) == 1.0, f1s
     config = json.loads((bundle / "model" / "config.json").read_text())
     assert config["id2label"] == {"0": "agree", "1": "disagree", "2": "other"}
     assert list((bundle / "model").glob("*.safetensors"))
