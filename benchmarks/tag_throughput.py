@@ -74,7 +74,7 @@ def stage_breakdown(tagger, archive: Path, n: int, batch_size: int) -> tuple[dic
     """One in-process pass over the first ``n`` records; returns (CPU s per stage, records)."""
     import inference.predictors.sklearn as skp
     from inference.engines.readers import ReadStats, iter_items
-    from inference.engines.runner import _batches, _encode, tag_items
+    from inference.engines.runner import BATCH_BYTES, _batches, _encode, tag_items
 
     stages = Stages()
     start = time.process_time()
@@ -104,7 +104,7 @@ def stage_breakdown(tagger, archive: Path, n: int, batch_size: int) -> tuple[dic
         patched.append((bundle.predictor, "predict_proba"))
     try:
         with open(os.devnull, "wb") as sink:
-            for batch in _batches(iter(items), batch_size):
+            for batch in _batches(iter(items), batch_size, BATCH_BYTES):
                 t0 = time.process_time()
                 records = tag_items(tagger, batch)
                 stages.cpu["_tag"] += time.process_time() - t0
