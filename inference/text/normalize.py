@@ -14,8 +14,10 @@ import unicodedata
 from functools import cache, lru_cache
 from importlib import resources
 
-NORMALIZER_VERSION = "1"
-KNOWN_NORMALIZER_VERSIONS = ("1",)
+# v2 (2026-12): v1 + context rules (an isolated tatweel is a dash). Bundles trained with v1 keep
+# normalizing with v1: the tagger passes each bundle's own version.
+NORMALIZER_VERSION = "2"
+KNOWN_NORMALIZER_VERSIONS = ("1", "2")
 
 _WS_RE = re.compile(r"\s+")
 
@@ -48,6 +50,19 @@ def load_rules(version: str = NORMALIZER_VERSION) -> dict:
 
 
 @cache
+def _context_rules(version: str) -> tuple[tuple[str, re.Pattern, str], ...]:
+    """(required character, compiled pattern, replacement) per context rule of ``version``.
+
+    A rule runs only on texts that contain its required character: most paragraphs have none, and
+    a substring test is far cheaper than a regex scan.
+    """
+    return tuple(
+        (chr(int(rule["requires"], 16)), re.compile(rule["pattern"]), rule["replace"])
+        for rule in load_rules(version).get("context", [])
+    )
+
+
+@cache
 def _translation_table(version: str) -> dict[int, str | None]:
     rules = load_rules(version)
     table: dict[int, str | None] = {}
@@ -77,6 +92,7 @@ class ArabicNormalizer:
         self._fast_table: list = list(range(max(self._table, default=-1) + 1))
         for cp, value in self._table.items():
             self._fast_table[cp] = value
+        self._context = _context_rules(version)
         ws = load_rules(version)["whitespace"]
         self._collapse = ws["collapse"]
         self._strip = ws["strip"]
@@ -88,6 +104,9 @@ class ArabicNormalizer:
         # which the char map below then sees as ordinary letters.
         if not unicodedata.is_normalized("NFKC", text):
             text = unicodedata.normalize("NFKC", text)
+        for required, pattern, replacement in self._context:
+            if required in text:
+                text = pattern.sub(replacement, text)
         text = text.translate(self._fast_table)
         if self._collapse and self._strip:
             # Same result as the sub + strip below (str.split and re's \s use the same Unicode

@@ -18,6 +18,8 @@ from inference.text import preprocess
 from inference.text.cohesion import COHESION_FEATURES
 from inference.text.normalize import (
     _WS_RE,
+    KNOWN_NORMALIZER_VERSIONS,
+    NORMALIZER_VERSION,
     get_normalizer,
     load_rules,
     normalize,
@@ -42,22 +44,27 @@ def sample_texts() -> list[str]:
 
 
 # ---------------------------------------------------------------- normalizer
-def reference_normalize(text: str) -> str:
-    """normalizer v1 as first written: dict translate, then regex whitespace collapse + strip."""
+def reference_normalize(text: str, version: str = NORMALIZER_VERSION) -> str:
+    """The normalizer as first written: context regexes on every text, dict translate, then regex
+    whitespace collapse + strip."""
     if not text:
         return ""
     if not unicodedata.is_normalized("NFKC", text):
         text = unicodedata.normalize("NFKC", text)
-    text = text.translate(get_normalizer("1")._table)
+    for rule in load_rules(version).get("context", []):
+        text = re.sub(rule["pattern"], rule["replace"], text)
+    text = text.translate(get_normalizer(version)._table)
     return _WS_RE.sub(" ", text).strip()
 
 
-def test_normalizer_equals_reference():
-    ws = load_rules("1")["whitespace"]
+@pytest.mark.parametrize("version", KNOWN_NORMALIZER_VERSIONS)
+def test_normalizer_equals_reference(version):
+    ws = load_rules(version)["whitespace"]
     assert ws["collapse"] and ws["strip"]  # the case the split/join shortcut covers
     for text in sample_texts() + random_texts(5000, seed=1):
-        assert normalize(text) == reference_normalize(text), repr(text)
-        assert get_normalizer("1")(text) == reference_normalize(text)
+        expected = reference_normalize(text, version)
+        assert normalize(text, version) == expected, repr(text)
+        assert get_normalizer(version)(text) == expected
 
 
 def test_normalize_cache_is_transparent():

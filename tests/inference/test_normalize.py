@@ -1,4 +1,5 @@
-"""Golden tests for the Arabic normalizer (rules v1) and paragraph segmentation."""
+"""Golden tests for the Arabic normalizer (rules v2; v1 kept for old bundles) and paragraph
+segmentation."""
 
 from __future__ import annotations
 
@@ -31,6 +32,11 @@ GOLDEN = [
     ("قالت Reuters: «الاتفاق قريب»!", "قالت Reuters: «الاتفاق قريب»!"),
     ("", ""),
     ("   \u00a0  ", ""),
+    # v2: a tatweel standing alone is a dash (bylines 'name - city'); inside a word it still goes
+    ("الرياضي ـ جدة", "الرياضي - جده"),
+    ("جدة ـــ نجيب الجداوي", "جده - نجيب الجداوي"),
+    ("ـ بند أول\nـ بند ثان", "- بند اول - بند ثان"),
+    ("حملـــة الـرياض ـالخبر", "حمله الرياض الخبر"),
 ]
 
 
@@ -50,6 +56,18 @@ def test_rules_are_versioned_data():
     assert rules["version"] == NORMALIZER_VERSION
     assert NORMALIZER_VERSION in KNOWN_NORMALIZER_VERSIONS
     assert "tashkeel" in rules["delete"] and "alef_variants" in rules["map"]
+
+
+def test_v1_still_deletes_every_tatweel():
+    # a bundle trained with v1 must see the text exactly as it was trained on
+    assert normalize("الرياضي ـ جدة", version="1") == "الرياضي جده"
+    assert normalize("حملـــة", version="1") == normalize("حملـــة", version="2") == "حمله"
+
+
+def test_normalizing_by_lines_equals_whole_text():
+    text = "ـ عنوان\nالرياضي ـ جدة\n\nـــ\nكلمـة ـ"
+    whole = normalize(text.replace("\n", " "))
+    assert normalize(text) == whole == "- عنوان الرياضي - جده - كلمه -"
 
 
 def test_unknown_version_is_refused():

@@ -36,7 +36,6 @@ from bisect import bisect_left
 from dataclasses import dataclass
 
 from inference.text.furniture import FurnitureRule, FurnitureRules, default_rules
-from inference.text.normalize import normalize
 from inference.text.preprocess import ParagraphInput, is_empty_paragraph
 from inference.text.schema import Article
 from training.config import WeakLabelConfig
@@ -89,9 +88,6 @@ _STORY_OPENING = re.compile(
 # A statement this long (ending in . or !) is story text; a question may be a linked headline.
 MIN_SENTENCE_WORDS = 6
 _SENTENCE_END = re.compile(r"[.!]$")
-# A tatweel standing alone between spaces is a dash ("الرياضي ـ جدة"), not letter stretching.
-_TATWEEL = "\u0640"
-_TATWEEL_DASH = re.compile(r"(?<=\s)\u0640+(?=\s)|^\s*\u0640+(?=\s)")
 # A columnist's recurring closing words are story text (annotation guidelines), not furniture.
 _CLOSING_WORDS = re.compile(
     r"(الي اللقاء|نلتقي|والله (ولي|من وراء|الموفق|المستعان)|السلام عليكم|وتقبلوا|ودمتم|انا لله"
@@ -258,21 +254,9 @@ class WeakLabeler:
         n_words = [len(p.text.split()) for p in inputs]  # once per paragraph, read by every test
         view = self._view(article, inputs, n_words)
         for k, p in enumerate(inputs):
-            hit = self._rule_by_name[p.rule] if p.rule else self._dash_variant_hit(article, p)
+            hit = self._rule_by_name[p.rule] if p.rule else None
             out[p.index] = self._label_one(p, k, n_words[k], keys[k], view, hit)
         return out
-
-    def _dash_variant_hit(self, article: Article, p: ParagraphInput) -> FurnitureRule | None:
-        """Rule hit once a standalone tatweel separator is read as the dash it stands for.
-
-        "الرياضي ـ جدة" is a byline written with a tatweel as its dash; the normalizer deletes
-        tatweel, which leaves "الرياضي جده" with nothing marking it as a byline.
-        """
-        raw = article.paragraphs[p.index]
-        # The substring test first: the regex scan costs ~10x more and nearly never matches.
-        if _TATWEEL not in raw or not _TATWEEL_DASH.search(raw):
-            return None
-        return self.rules_.match(normalize(_TATWEEL_DASH.sub(" - ", raw)))
 
     def _view(
         self, article: Article, inputs: list[ParagraphInput], n_words: list[int]
