@@ -14,7 +14,7 @@ from functools import partial
 import pytest
 
 from inference.predictors.sklearn import _word_sets, stance_pair_features
-from inference.text import preprocess
+from inference.text import cohesion, preprocess
 from inference.text.cohesion import COHESION_FEATURES
 from inference.text.normalize import (
     _WS_RE,
@@ -74,6 +74,28 @@ def test_normalize_cache_is_transparent():
 
 
 # ---------------------------------------------------------------- boilerplate features
+# ---------------------------------------------------------------- cohesion stems
+def reference_topic_stems(text: str) -> frozenset[str]:
+    """Cohesion stems as first written: every word of the text stemmed, no cache."""
+    words = cohesion._WORD.findall(text)
+    return frozenset(
+        cohesion._stem(w) for w in words if len(w) >= 3 and w not in cohesion._STOPWORDS
+    )
+
+
+def test_cached_topic_stems_equal_the_reference(monkeypatch):
+    texts = [normalize(t) for t in sample_texts()] + random_texts(3000, seed=4)
+    texts += ["والانتخابات، الانتخابي-البلدية (2015) «الحكومه»", "", "  ", "كل من في"]
+    for text in texts + texts:  # the second round reads the cache
+        assert cohesion.topic_stems(text) == reference_topic_stems(text), repr(text)
+    monkeypatch.setattr(cohesion, "_STEM_CACHE_MAX", 50)  # a full cache is cleared, not wrong
+    monkeypatch.setattr(cohesion, "_STEM_CACHE", {})
+    longest = max(len(t.split()) for t in texts)
+    for text in texts:
+        assert cohesion.topic_stems(text) == reference_topic_stems(text), repr(text)
+        assert len(cohesion._STEM_CACHE) <= 50 + longest  # one text's tokens past the cap
+
+
 @pytest.mark.parametrize("seed", [2, 3])
 def test_class_ratios_equal_the_regexes(seed):
     for text in sample_texts() + random_texts(3000, seed):
