@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from inference.errors import BundleError
 from inference.predictors.bundle import Bundle, load_bundle
+from inference.text.cohesion import COHESION_FEATURES
 from inference.text.furniture import FurnitureRules, default_rules
 from inference.text.preprocess import (
     boilerplate_inputs,
@@ -78,6 +79,9 @@ class Tagger:
         if threshold is None and bp is not None:
             threshold = bp.meta.get("threshold")
         self.boilerplate_threshold = threshold
+        # A fast boilerplate model (model.page_cohesion: false) does not read the cohesion
+        # features: skip computing them (a fifth of the feature time; benchmarks/README.md).
+        self.boilerplate_cohesion = bp is None or bp.reads_any_feature(COHESION_FEATURES)
 
     @property
     def models(self) -> dict[str, str]:
@@ -111,13 +115,18 @@ class Tagger:
             rec["models"] = models
         return out
 
+    def boilerplate_inputs(self, article: Article) -> list:
+        """The boilerplate model's paragraph inputs for ``article``, as this tagger computes them."""
+        bundle = self.bundles["boilerplate"]
+        return boilerplate_inputs(
+            article, self.rules, bundle.normalizer_version, cohesion=self.boilerplate_cohesion
+        )
+
     def _boilerplate(self, articles: list[Article], out: list[dict]) -> list[list | None]:
         bundle = self.bundles.get("boilerplate")
         if bundle is None:
             return [None] * len(articles)
-        per_article = [
-            boilerplate_inputs(a, self.rules, bundle.normalizer_version) for a in articles
-        ]
+        per_article = [self.boilerplate_inputs(a) for a in articles]
         rows = [boilerplate_row(p) for inputs in per_article for p in inputs]
         # In slices: one article of 100k paragraphs would otherwise be one huge feature matrix.
         probs = np.concatenate(

@@ -76,3 +76,69 @@ def test_stance_rows_are_identical(built, sample_bundles):
     served = {(r["target"], r["text"]) for r in seen}
     trained = {(r["target"], r["text"]) for r in _all_rows(built / "stance")}
     assert trained and trained == served
+
+
+@pytest.fixture(scope="module")
+def fast_bundle(tmp_path_factory):
+    """A sample boilerplate bundle (tests/sample_bundles.py) with ``model.page_cohesion: false``."""
+    from tests.sample_bundles import build_sample_datasets
+    from training.config import TrainConfig
+    from training.fit.train import train
+
+    tmp = tmp_path_factory.mktemp("fast")
+    data = build_sample_datasets(tmp / "datasets")
+    cfg = TrainConfig.model_validate(
+        {
+            "task": "boilerplate",
+            "data": {"dataset_dir": str(data["boilerplate"])},
+            "model": {"kind": "sklearn", "min_df": 1, "calibrate": False, "page_cohesion": False},
+            "tracking": {"enabled": False},
+        }
+    )
+    return train(cfg, tmp / "bundle").bundle_dir
+
+
+def test_fast_bundle_skips_cohesion_and_sees_the_trained_columns(
+    built, fast_bundle, sample_bundles, fixture_articles, monkeypatch
+):
+    from inference.text import preprocess
+    from inference.text.cohesion import COHESION_FEATURES
+    from inference.text.preprocess import FEATURE_NAMES
+
+    fast = load_tagger([str(fast_bundle)])
+    bundle = fast.bundles["boilerplate"]
+    read = bundle.predictor.feature_columns
+    assert read and read.isdisjoint(COHESION_FEATURES) and "pos_rel" in read
+    assert fast.boilerplate_cohesion is False
+    assert load_tagger([str(sample_bundles["boilerplate"])]).boilerplate_cohesion is True
+
+    def no_cohesion(*args, **kwargs):
+        raise AssertionError("the fast model's tagger computed the cohesion features")
+
+    monkeypatch.setattr(preprocess, "cohesion_flags", no_cohesion)
+    seen = _capture(bundle)
+    articles = [article_from_record(a) for a in fixture_articles]
+    tagged = fast.tag_batch(articles)
+    assert all("error" not in rec for rec in tagged)
+    monkeypatch.undo()
+
+    # Every column the model reads is the builder's value; only unread columns were skipped.
+    cols = [i for i, name in enumerate(FEATURE_NAMES) if name in read]
+    trained = {r["id"]: r for r in _all_rows(built / "boilerplate")}
+    assert trained
+    for row in seen:
+        if row["id"] in trained:
+            got = [row["features"][i] for i in cols]
+            assert got == pytest.approx([trained[row["id"]]["features"][i] for i in cols], abs=1e-6)
+    # ... so the labels equal those the model gives the builder's full rows.
+    full = {r["id"]: r for r in seen}
+    for row_id, row in trained.items():
+        full[row_id] = {**full[row_id], "features": row["features"]}
+    labels, _ = bundle.predict(list(full.values()))
+    served = {
+        f"{rec['id']}#{i}": lab
+        for rec in tagged
+        for i, lab in enumerate(rec["boilerplate"]["labels"])
+        if lab is not None
+    }
+    assert served == dict(zip(full, labels, strict=True))

@@ -187,6 +187,11 @@ class DataRef(Strict):
     # sklearn only: the weight of the training examples of each provenance, e.g. {review: 20} to
     # let a few reviewed articles count against many weak labels; others weigh 1.
     provenance_weights: dict[str, Annotated[float, Field(gt=0)]] = {}
+    # Boilerplate only: train on the synthetic pages of the dataset (boilerplate.synthetic_pages
+    # of the dataset config). A model without the cohesion features (model.page_cohesion: false)
+    # cannot tell an inlined story from a story resuming after a mid-article block, and learns to
+    # flag both: leave-one-outlet-out content recall 0.975 with them, 1.000 without (BENCHMARKS.md).
+    synthetic_pages: bool = True
 
 
 class SklearnModel(Strict):
@@ -205,6 +210,10 @@ class SklearnModel(Strict):
     # Outlets file the same story under different sections (ANT: AlArabiya has no middleEast), so
     # the outlet tells the model which taxonomy applies. Unknown or missing sources add nothing.
     source_weight: float | None = Field(default=None, gt=0)
+    # Boilerplate only: read the page-cohesion features (inference.text.cohesion). False gives the
+    # fast model: the tagger then skips computing them (~0.25 ms an article, a fifth of its time),
+    # at a measured cost in leave-one-outlet-out F1 (configs/train/boilerplate_sklearn_fast.yaml).
+    page_cohesion: bool = True
 
 
 class TransformerModel(Strict):
@@ -258,6 +267,14 @@ class TrainConfig(Strict):
     def _task_specific_options(self) -> TrainConfig:
         if getattr(self.model, "source_weight", None) and self.task != "topic":
             raise ValueError(f"model.source_weight is a topic feature, not for task {self.task!r}")
+        if getattr(self.model, "page_cohesion", True) is False and self.task != "boilerplate":
+            raise ValueError(
+                f"model.page_cohesion is a boilerplate feature, not for task {self.task!r}"
+            )
+        if not self.data.synthetic_pages and self.task != "boilerplate":
+            raise ValueError(
+                f"data.synthetic_pages is for boilerplate datasets, not task {self.task!r}"
+            )
         if self.data.transitive_pairs and self.task != "stance":
             raise ValueError(f"data.transitive_pairs is for stance pairs, not task {self.task!r}")
         if self.data.provenance_weights and self.model.kind != "sklearn":

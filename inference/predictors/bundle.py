@@ -55,6 +55,12 @@ class Bundle:
     def normalizer_version(self) -> str:
         return self.meta["normalizer_version"]
 
+    def reads_any_feature(self, names: tuple[str, ...]) -> bool:
+        """Whether the model reads any of these boilerplate feature columns (a predictor that
+        cannot tell, such as a transformer over the text, counts as reading them all)."""
+        columns = getattr(self.predictor, "feature_columns", None)
+        return columns is None or not columns.isdisjoint(names)
+
     def predict_proba(self, rows: list[dict]) -> np.ndarray:
         if not rows:
             return np.zeros((0, len(self.labels)), dtype=np.float32)

@@ -306,6 +306,22 @@ class SklearnPredictor:
             install_fast_counts(vec)
         return cls(model, meta["task"], meta["labels"])
 
+    @property
+    def feature_columns(self) -> frozenset[str] | None:
+        """The ``FEATURE_NAMES`` columns the pipeline reads; None when it cannot tell (not a
+        ColumnTransformer pipeline), which callers read as "all of them"."""
+        steps = getattr(self.model, "named_steps", {})
+        features = steps.get("features") if isinstance(steps, dict) else None
+        blocks = getattr(features, "transformers_", None)
+        if blocks is None:
+            return None
+        read: set[str] = set()
+        for _name, transformer, columns in blocks:
+            if isinstance(transformer, str) and transformer == "drop":  # the unread remainder
+                continue
+            read.update([columns] if isinstance(columns, str) else list(columns))
+        return frozenset(read) & frozenset(FEATURE_NAMES)
+
     def _model_scores(self, frame: pd.DataFrame) -> np.ndarray:
         if hasattr(self.model, "predict_proba"):
             return np.asarray(self.model.predict_proba(frame), dtype=np.float64)

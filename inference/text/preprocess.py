@@ -206,12 +206,35 @@ def _has_url(text: str) -> bool:
     return bool(_URL.search(text))
 
 
+_NO_COHESION = (0.0,) * len(COHESION_FEATURES)
+
+
+def _cohesion_rows(
+    norm: list[str],
+    title_norm: str,
+    has_rule: list[bool],
+    in_block: list[bool],
+    n_words: list[int],
+    compute: bool,
+) -> list[tuple[float, ...]]:
+    """Per paragraph, the ``COHESION_FEATURES`` values (all 0.0 when not ``compute``)."""
+    if not compute:
+        return [_NO_COHESION] * len(norm)
+    values = cohesion_flags(norm, title_norm, has_rule, in_block, n_words)
+    return list(zip(*(values[name] for name in COHESION_FEATURES), strict=True))
+
+
 def boilerplate_inputs(
     article: Article,
     rules: FurnitureRules | None = None,
     normalizer_version: str = NORMALIZER_VERSION,
+    cohesion: bool = True,
 ) -> list[ParagraphInput]:
-    """Features for every non-empty paragraph of ``article``, in order (empty ones are skipped)."""
+    """Features for every non-empty paragraph of ``article``, in order (empty ones are skipped).
+
+    ``cohesion=False`` leaves the ``COHESION_FEATURES`` at 0.0 without computing them: for a model
+    that does not read them (``Bundle.reads_any_feature``), every column it reads is unchanged.
+    """
     rules = rules or default_rules()
     idx = [i for i, p in enumerate(article.paragraphs) if not is_empty_paragraph(p)]
     norm = [normalize(article.paragraphs[i], normalizer_version) for i in idx]
@@ -234,8 +257,7 @@ def boilerplate_inputs(
         [shape[_HEADLINE_LIKE] == 1.0 for shape in shapes],
     )
     teaser = teaser_flags(has_rule, opens, in_block, n_words)
-    cohesion = cohesion_flags(norm, title_norm, has_rule, in_block, n_words)
-    cohesion_rows = list(zip(*(cohesion[name] for name in COHESION_FEATURES), strict=True))
+    cohesion_rows = _cohesion_rows(norm, title_norm, has_rule, in_block, n_words, cohesion)
     out: list[ParagraphInput] = []
     for k, (i, text, hit) in enumerate(zip(idx, norm, hits, strict=True)):
         values = [

@@ -384,3 +384,24 @@ def test_topic_source_feature_learns_each_outlets_taxonomy(tmp_path):
 def test_source_weight_is_refused_outside_topic(tmp_path):
     with pytest.raises(ValueError, match="source_weight is a topic feature"):
         make_config("stance", tmp_path, source_weight=1.0)
+
+
+def test_page_cohesion_is_refused_outside_boilerplate(tmp_path):
+    with pytest.raises(ValueError, match="page_cohesion is a boilerplate feature"):
+        make_config("topic", tmp_path, page_cohesion=False)
+    assert make_config("boilerplate", tmp_path, page_cohesion=False).model.page_cohesion is False
+
+
+def test_synthetic_pages_false_trains_without_the_page_rows(tmp_path):
+    splits = task_splits("boilerplate")
+    pages = [{**r, "article_id": r["article_id"] + "~page"} for r in splits["train"][:7]]
+    data = make_dataset("boilerplate", tmp_path, {**splits, "train": splits["train"] + pages})
+    cfg = make_config("boilerplate", data)
+    with_pages = train(cfg, tmp_path / "with").metrics["n_train"]
+    cfg.data.synthetic_pages = False
+    without = train(cfg, tmp_path / "without").metrics["n_train"]
+    assert (with_pages, without) == (len(splits["train"]) + 7, len(splits["train"]))
+    with pytest.raises(ValueError, match="synthetic_pages is for boilerplate datasets"):
+        TrainConfig.model_validate(
+            {**cfg.model_dump(), "task": "topic", "model": {"kind": "sklearn"}}
+        )

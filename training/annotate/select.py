@@ -23,7 +23,6 @@ import numpy as np
 from inference.engines.readers import ReadStats, iter_items
 from inference.tagger import Tagger
 from inference.text.preprocess import (
-    boilerplate_inputs,
     boilerplate_row,
     stance_row,
     stance_text,
@@ -73,7 +72,7 @@ def score_batch(tagger: Tagger, task: str, articles: list[Article], seq: int) ->
 
 def _boilerplate(tagger: Tagger, ok: list[tuple[Article, dict]], seq: int) -> list[Candidate]:
     bundle = tagger.bundles["boilerplate"]
-    per_article = [boilerplate_inputs(a, tagger.rules, bundle.normalizer_version) for a, _ in ok]
+    per_article = [tagger.boilerplate_inputs(a) for a, _ in ok]
     rows = [boilerplate_row(p) for inputs in per_article for p in inputs]
     p_bp = bundle.predict_proba(rows)[:, bundle.labels.index("boilerplate")]
     t = tagger.boilerplate_threshold if tagger.boilerplate_threshold is not None else 0.5

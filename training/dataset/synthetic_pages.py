@@ -31,6 +31,9 @@ MID_BLOCK_SHARE = 0.3  # pages whose related block sits inside the story
 STORY_LEADS_SHARE = 0.25  # pages that append the leads of several other stories
 MAX_INLINED_PARAGRAPHS = 12
 
+# A synthetic page's id: its host's with this suffix (``data.synthetic_pages: false`` drops them).
+PAGE_ID_SUFFIX = "~page"
+
 
 @dataclass
 class FurnitureBank:
@@ -156,7 +159,7 @@ def compose_page(
         paras = list(host.paragraphs) + [x for x, _ in tail]
         labels += [BOILERPLATE] * len(tail)
         prov += [p for _, p in tail]
-    page = replace(host, id=f"{host.id}~page", paragraphs=paras, labels=None)
+    page = replace(host, id=f"{host.id}{PAGE_ID_SUFFIX}", paragraphs=paras, labels=None)
     return page, labels, prov
 
 

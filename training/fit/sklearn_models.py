@@ -29,6 +29,7 @@ from sklearn.svm import LinearSVC
 from threadpoolctl import threadpool_limits
 
 from inference.predictors.sklearn import STANCE_FEATURE_NAMES
+from inference.text.cohesion import COHESION_FEATURES
 from inference.text.preprocess import FEATURE_NAMES
 from training.config import SklearnModel
 
@@ -63,6 +64,14 @@ BOILERPLATE_EXCLUDED_FEATURES = frozenset(
     }
 )
 BOILERPLATE_SHAPE_FEATURES = [f for f in FEATURE_NAMES if f not in BOILERPLATE_EXCLUDED_FEATURES]
+
+
+def boilerplate_shape_features(cfg: SklearnModel) -> list[str]:
+    """The scaled feature columns a boilerplate model reads (no cohesion ones for the fast model:
+    the tagger then skips computing them, ``inference.tagger``)."""
+    if cfg.page_cohesion:
+        return list(BOILERPLATE_SHAPE_FEATURES)
+    return [f for f in BOILERPLATE_SHAPE_FEATURES if f not in COHESION_FEATURES]
 
 
 def _word_tfidf(cfg: SklearnModel, max_features: int | None = None) -> TfidfVectorizer:
@@ -124,7 +133,7 @@ def feature_blocks(task: str, cfg: SklearnModel) -> list[tuple]:
             *_text_blocks(cfg, "text", "text"),
             ("prev_word", _word_tfidf(cfg, _context_vocab(cfg)), "prev_text"),
             ("next_word", _word_tfidf(cfg, _context_vocab(cfg)), "next_text"),
-            ("shape", StandardScaler(), list(BOILERPLATE_SHAPE_FEATURES)),
+            ("shape", StandardScaler(), boilerplate_shape_features(cfg)),
         ]
     raise ValueError(f"unknown task {task!r} (expected boilerplate, topic or stance)")
 

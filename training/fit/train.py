@@ -22,6 +22,7 @@ from inference.predictors.bundle import Bundle, load_bundle, write_bundle_meta
 from inference.predictors.sklearn import MODEL_FILE, rows_to_frame, save_skops
 from inference.text.furniture import default_rule_dicts
 from training.config import TrainConfig
+from training.dataset.synthetic_pages import PAGE_ID_SUFFIX
 from training.tracking.evaluate import ROW_COLUMNS, gold_labels, predict_labels, split_rows
 from training.tracking.metrics import compute_metrics
 from training.tracking.mlflow_runs import RunTracker, training_run
@@ -97,6 +98,18 @@ def _apply_filter(splits, filters: dict[str, Any], labels: list[str]):
     return splits
 
 
+def _without_synthetic_pages(split):
+    """The split without the rows of synthetic pages (``training.dataset.synthetic_pages``)."""
+    if "article_id" not in split.column_names:
+        raise TrainError("data.synthetic_pages: the training split has no 'article_id' column")
+    return split.filter(
+        lambda ids: [not i.endswith(PAGE_ID_SUFFIX) for i in ids],
+        input_columns=["article_id"],
+        batched=True,
+        keep_in_memory=True,
+    )
+
+
 def split_hash(split, task: str) -> str:
     """Content hash of a split's model inputs and labels: two runs compare only on equal hashes."""
     digest = hashlib.sha256()
@@ -149,6 +162,8 @@ def load_training_data(cfg: TrainConfig) -> TrainData:
         raise TrainError(f"{path}: no split {cfg.data.train_split!r} (has {list(splits)})")
     labels = _label_names(splits[cfg.data.train_split])
     splits = _apply_filter(datasets.DatasetDict(splits), cfg.data.filter, labels)
+    if not cfg.data.synthetic_pages:
+        splits[cfg.data.train_split] = _without_synthetic_pages(splits[cfg.data.train_split])
     train = splits[cfg.data.train_split]
     if cfg.data.max_train_examples and len(train) > cfg.data.max_train_examples:
         train = train.shuffle(seed=cfg.training.seed, keep_in_memory=True)
