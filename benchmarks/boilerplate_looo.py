@@ -132,6 +132,7 @@ def run_looo(
     overrides: list[str] | None = None,
     folds: int = 0,
     content_frac: float = 1.0,
+    gold_weight: float = 0.0,
 ) -> dict:
     """Leave-one-outlet-out scores (see the module doc) as a JSON-able dict."""
     from datasets import load_from_disk
@@ -151,14 +152,14 @@ def run_looo(
     looo, proxy, in_outlet, per = Score(), Score(), Score(), {}
     for group in groups:
         started = time.perf_counter()
-        pipe = fit_pipeline_without(cfg, rows, names, group, gold)
+        pipe = fit_pipeline_without(cfg, rows, names, group, gold, gold_weight)
         hosts = [g for g in gold if outlet(g) in group]
         for host in hosts:
             score_articles(pipe, [host], per.setdefault(outlet(host), Score()))
             score_articles(pipe, [host], looo)
         score_articles(pipe, proxy_pages(hosts, gold), proxy)
         print(f"{','.join(group)}: {time.perf_counter() - started:.0f}s", file=sys.stderr)
-    pipe = fit_pipeline_without(cfg, rows, names, [], gold)
+    pipe = fit_pipeline_without(cfg, rows, names, [], gold, 0.0)  # in-outlet: gold stays unseen
     score_articles(pipe, gold, in_outlet)
     return {
         "leave_one_outlet_out": looo.as_dict(),
@@ -171,16 +172,42 @@ def run_looo(
         "config": config,
         "overrides": overrides or [],
         "content_frac": content_frac,
+        "gold_weight": gold_weight,
     }
 
 
-def fit_pipeline_without(cfg, rows: list[dict], names: list[str], group: list[str], gold):
-    """The model fitted on every row but the held-out outlets' (and any row sharing their text)."""
+def gold_rows(gold: list[dict]) -> list[tuple[dict, str]]:
+    """(model row, gold label) for every labeled non-empty paragraph of ``gold``."""
+    out = []
+    for rec in gold:
+        for p in boilerplate_inputs(article_from_record(rec)):
+            if rec["labels"][p.index] is not None:
+                out.append(({**boilerplate_row(p), "source": outlet(rec)}, rec["labels"][p.index]))
+    return out
+
+
+def fit_pipeline_without(
+    cfg, rows: list[dict], names: list[str], group: list[str], gold, gold_weight: float = 0.0
+):
+    """The model fitted on every row but the held-out outlets' (and any row sharing their text).
+
+    ``gold_weight`` > 0: the gold paragraphs of the *other* outlets are training rows too, each
+    weighing that much (a user trains on all the gold they have; the scored outlet stays unseen).
+    """
     held = {r["text"] for r in rows if r["source"].lower() in group}
     held |= {normalize(p) for g in gold if outlet(g) in group for p in g["paragraphs"] if p.strip()}
     fold = [r for r in rows if r["source"].lower() not in group and r["text"] not in held]
+    labels = [names[r["label"]] for r in fold]
+    weights = [1.0] * len(fold)
+    if gold_weight > 0:
+        others = [g for g in gold if outlet(g) not in group]
+        extra = [(r, y) for r, y in gold_rows(others) if r["text"] not in held]
+        fold += [r for r, _ in extra]
+        labels += [y for _, y in extra]
+        weights += [gold_weight] * len(extra)
     frame = rows_to_frame("boilerplate", fold)
-    return fit_pipeline("boilerplate", cfg.model, frame, [names[r["label"]] for r in fold])
+    sample_weight = np.asarray(weights) if gold_weight > 0 else None
+    return fit_pipeline("boilerplate", cfg.model, frame, labels, sample_weight)
 
 
 def main() -> int:
@@ -196,12 +223,24 @@ def main() -> int:
         default=1.0,
         help="keep this share of content rows in training (faster, for exploring)",
     )
+    ap.add_argument(
+        "--gold-weight",
+        type=float,
+        default=0.0,
+        help="also train each fold on the other outlets' gold, each paragraph weighing this much",
+    )
     args = ap.parse_args()
     if not (args.data / GOLD_DEV).exists():
         print(f"skipped: {args.data / GOLD_DEV} not found")
         return 0
     result = run_looo(
-        args.datasets, args.data, args.config, args.overrides, args.folds, args.content_frac
+        args.datasets,
+        args.data,
+        args.config,
+        args.overrides,
+        args.folds,
+        args.content_frac,
+        args.gold_weight,
     )
     print(json.dumps(result, indent=1))
     return 0

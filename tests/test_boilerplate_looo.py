@@ -38,7 +38,7 @@ def row(source: str, text: str, label: int) -> dict:
 def test_a_fold_never_sees_the_held_out_outlet_nor_its_text(monkeypatch):
     seen = {}
 
-    def fake_fit(task, cfg, frame, y):
+    def fake_fit(task, cfg, frame, y, sample_weight=None):
         seen["texts"] = list(frame["text"])
         return None
 
@@ -53,6 +53,31 @@ def test_a_fold_never_sees_the_held_out_outlet_nor_its_text(monkeypatch):
     gold = [{"source": "A", "paragraphs": ["سطر من الذهب", ""], "labels": ["content", None]}]
     looo.fit_pipeline_without(Cfg(), rows, ["content", "boilerplate"], ["a"], gold)
     assert seen["texts"] == ["قصة من المصدر ب", "خبر آخر"]
+
+
+def test_gold_weight_adds_only_the_other_outlets_gold_with_its_weight(monkeypatch):
+    seen = {}
+
+    def fake_fit(task, cfg, frame, y, sample_weight=None):
+        seen.update(texts=list(frame["text"]), y=list(y), w=sample_weight)
+
+    monkeypatch.setattr(looo, "fit_pipeline", fake_fit)
+    rows = [row("b", "قصة من المصدر ب", 0)]
+    gold = [
+        {"id": "a1", "source": "A", "paragraphs": ["سطر أ"], "labels": ["content"]},
+        {
+            "id": "b1",
+            "source": "B",
+            "paragraphs": ["سطر ب", "", "المصدر: وكالات"],
+            "labels": ["content", None, "boilerplate"],
+        },
+    ]
+    looo.fit_pipeline_without(Cfg(), rows, ["content", "boilerplate"], ["a"], gold, 20.0)
+    assert seen["texts"] == ["قصة من المصدر ب", "سطر ب", "المصدر: وكالات"]
+    assert seen["y"] == ["content", "content", "boilerplate"]
+    assert list(seen["w"]) == [1.0, 20.0, 20.0]
+    looo.fit_pipeline_without(Cfg(), rows, ["content", "boilerplate"], ["a"], gold)
+    assert seen["texts"] == ["قصة من المصدر ب"] and seen["w"] is None
 
 
 def test_proxy_pages_append_a_trailer_with_another_outlets_story():
