@@ -211,8 +211,9 @@ class SklearnModel(Strict):
     # the outlet tells the model which taxonomy applies. Unknown or missing sources add nothing.
     source_weight: float | None = Field(default=None, gt=0)
     # Boilerplate only: read the page-cohesion features (inference.text.cohesion). False gives the
-    # fast model: the tagger then skips computing them (~0.25 ms an article, a fifth of its time),
-    # at a measured cost in leave-one-outlet-out F1 (configs/train/boilerplate_sklearn_fast.yaml).
+    # fast model: the tagger then skips computing them (0.69 -> 0.39 ms of features an article).
+    # It catches far less of a second story inlined in a page's trailer (leave-one-outlet-out
+    # inlined-story pages F1 0.775 vs 0.994; BENCHMARKS.md, configs/train/boilerplate_sklearn_fast.yaml).
     page_cohesion: bool = True
 
 
